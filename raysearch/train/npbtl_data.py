@@ -1,0 +1,180 @@
+"""NP-BTL data: users (countries, simulated respondents, synthetic types), a seeded user split, cached features.
+
+``prepare`` builds every user's preference pairs, splits the *users* into train / val / test
+(test = held-out users never seen in training), and embeds every distinct text once with the
+frozen backbone: ``emb [U, D]`` plus ``text_rows`` (text → row). Pairs refer to rows of ``emb``
+(``rows[split] = (chosen [N, k], rejected [N, k])``, k = 1 for joint features, 2 for
+``[h(prompt) ‖ h(option)]``), so the data object stays small enough to pickle to Ray workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from raysearch.data.goqa import check_communities, load_goqa, pairs_from_distribution
+from raysearch.data.records import PairRecord
+from raysearch.data.respondents import simulate_respondents
+from raysearch.data.synthetic import synthetic_pairs
+from raysearch.data.tasks import EVAL_CONTEXT_SIZES, TaskBatch, pairs_by_user, user_of
+from raysearch.errors import UserInputError
+from raysearch.models import embed as embed_mod
+from raysearch.models.npbtl import scalar_features
+from raysearch.train.npbtl_config import NpbtlConfig
+
+SPLITS = ("train", "val", "test")
+#: Options of a search space's ``fixed`` block that shape the data (they are also config fields).
+DATA_KEYS = ("users", "respondents_per_country", "heldout_share", "val_share", "margin", "synthetic_users")
+SOURCES = "goqa (bundled GlobalOpinionQA slice), a GlobalOpinionQA .json file, or synthetic (two-type users)"
+SYNTHETIC_PAIRS_PER_USER = 40
+
+
+@dataclass
+class NpbtlData:
+    """Pairs of train / val / test users and the cached features their options index into (picklable)."""
+
+    source: str
+    users: str  # countries | respondents | synthetic
+    records: dict[str, list[PairRecord]]
+    rows: dict[str, tuple[torch.Tensor, torch.Tensor]]  # split -> (chosen [N, k], rejected [N, k]) rows of emb
+    emb: torch.Tensor  # [U, D] features of the distinct texts (or synthetic values)
+    text_rows: dict[str, int] = field(default_factory=dict)  # text key -> row of emb
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def feature_dim(self) -> int:
+        """D of h(y) as the model sees it (k rows of emb, concatenated)."""
+        return int(self.emb.shape[1] * self.rows["train"][0].shape[1])
+
+    def features(self, batch: TaskBatch) -> TaskBatch:
+        """A batch collated over row indices (``collate(tasks, *rows[split])``) with its features gathered."""
+        def g(x: torch.Tensor) -> torch.Tensor:
+            return self.emb[x].flatten(-2)  # [B, W, k] rows -> [B, W, k * D]
+
+        return TaskBatch(ctx_chosen=g(batch.ctx_chosen), ctx_rejected=g(batch.ctx_rejected), ctx_mask=batch.ctx_mask,
+                         tgt_chosen=g(batch.tgt_chosen), tgt_rejected=g(batch.tgt_rejected), tgt_mask=batch.tgt_mask)
+
+    def size_table(self) -> list[tuple[str, int, int]]:
+        """Per split: (split, users, pairs)."""
+        return [(s, len(pairs_by_user(self.records[s])), len(self.records[s])) for s in SPLITS]
+
+
+def min_pairs(cfg: NpbtlConfig) -> int:
+    """Pairs a user needs: ``n_target`` targets plus the largest context (training or evaluation)."""
+    return cfg.n_target + max(cfg.max_context, max(EVAL_CONTEXT_SIZES))
+
+
+def split_names(names: list[str], cfg: NpbtlConfig, *, seed: int, what: str) -> dict[str, str]:
+    """Seeded split of ``names`` (countries or users): name -> train / val / test."""
+    if len(names) < 3:
+        raise UserInputError(f"{len(names)} {what} with enough pairs; a train / val / held-out split needs at least 3 "
+                             f"(each needs >= {min_pairs(cfg)} pairs: lower --n-target or --max-context, or add {what})")
+    order = [names[i] for i in np.random.default_rng([seed, 7]).permutation(len(names))]
+    n_test = max(1, round(cfg.heldout_share * len(names)))
+    n_val = max(1, round(cfg.val_share * len(names)))
+    if n_test + n_val >= len(names):
+        raise UserInputError(f"heldout_share={cfg.heldout_share} and val_share={cfg.val_share} leave no training "
+                             f"{what} of {len(names)}; lower them")
+    return {n: "test" if i < n_test else "val" if i < n_test + n_val else "train" for i, n in enumerate(order)}
+
+
+def _goqa_records(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, seed: int,
+                  notes: list[str]) -> tuple[list[PairRecord], dict[str, str]]:
+    """GlobalOpinionQA pairs of each kept country's users, and each country's split."""
+    goqa = load_goqa(None if source == "goqa" else source)
+    countries = check_communities(goqa, communities) if communities else sorted(goqa.communities)
+    recs = [r for r in goqa.records if r.community in set(countries)]
+    if cfg.users == "countries":
+        pairs = [p for r in recs for p in pairs_from_distribution(r, margin=cfg.margin)]
+    else:
+        pairs = simulate_respondents(recs, per_community=cfg.respondents_per_country, seed=seed)
+    need = min_pairs(cfg)
+    per_user = {u: len(ix) for u, ix in pairs_by_user(pairs).items()}
+    short = sorted({p.community for p in pairs if per_user[user_of(p)] < need} | (set(countries) - {p.community for p in pairs}))
+    if short:
+        notes.append(f"dropped {len(short)} of {len(countries)} countries whose users have fewer than {need} pairs "
+                     f"({cfg.n_target} targets + {need - cfg.n_target} context): {', '.join(short[:8])}"
+                     + (", ..." if len(short) > 8 else ""))
+    kept = sorted(set(countries) - set(short))
+    if not kept:
+        raise UserInputError(f"no country in {goqa.source} has users with >= {need} pairs; lower --n-target / "
+                             f"--max-context{' or --margin' if cfg.users == 'countries' else ''}, or pick other communities")
+    return [p for p in pairs if p.community in set(kept)], split_names(kept, cfg, seed=seed, what="countries")
+
+
+def _text_cache(records: dict[str, list[PairRecord]], cfg: NpbtlConfig) -> tuple[torch.Tensor, dict[str, int], dict[str, tuple[torch.Tensor, torch.Tensor]]]:
+    """Embed every distinct text once; standardize each dimension over the distinct texts."""
+    keys: dict[str, tuple[str, str | None]] = {}
+
+    def key_rows(prompt: str, option: str) -> list[str]:
+        if cfg.features == "joint":
+            ks = [f"{prompt}\x00{option}"]
+            keys.setdefault(ks[0], (prompt, option))
+        else:
+            ks = [f"P\x00{prompt}", f"O\x00{option}"]
+            keys.setdefault(ks[0], (prompt, None))
+            keys.setdefault(ks[1], (option, None))
+        return ks
+
+    split_keys = {s: [(key_rows(p.prompt, p.chosen), key_rows(p.prompt, p.rejected)) for p in recs]
+                  for s, recs in records.items()}
+    text_rows = {k: i for i, k in enumerate(keys)}
+    firsts = [a for a, _ in keys.values()]
+    seconds = [b or "" for _, b in keys.values()] if cfg.features == "joint" else None
+    emb = embed_mod.embed_texts(firsts, seconds, backbone=cfg.backbone, max_length=cfg.max_length)
+    emb = (emb - emb.mean(dim=0)) / emb.std(dim=0).clamp_min(1e-6)
+    rows = {s: (torch.tensor([[text_rows[k] for k in c] for c, _ in ks], dtype=torch.long).reshape(len(ks), -1),
+                torch.tensor([[text_rows[k] for k in r] for _, r in ks], dtype=torch.long).reshape(len(ks), -1))
+            for s, ks in split_keys.items()}
+    return emb, text_rows, rows
+
+
+def prepare(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, seed: int,
+            **data_opts: Any) -> tuple[NpbtlData, list[str]]:
+    """Users, their seeded train / val / test split, and features embedded once (see the module docstring).
+
+    ``data_opts`` override the config's data fields (``DATA_KEYS``), e.g. from a search space's
+    ``fixed`` block. Every problem is one ``UserInputError`` line.
+    """
+    unknown = sorted(set(data_opts) - set(DATA_KEYS))
+    if unknown:
+        raise UserInputError(f"unknown NP-BTL data option {unknown[0]!r}; valid: {', '.join(DATA_KEYS)}")
+    if data_opts:
+        cfg = NpbtlConfig.from_dict({**cfg.to_dict(), **data_opts})
+    cfg.validate()
+    notes: list[str] = []
+    if source == "synthetic":
+        if communities:
+            raise UserInputError("--communities does not apply to --data synthetic (its users are two hidden types)")
+        pairs = synthetic_pairs(n_users=cfg.synthetic_users, pairs_per_user=SYNTHETIC_PAIRS_PER_USER, seed=seed)
+        counts = {u: len(ix) for u, ix in pairs_by_user(pairs).items()}
+        users = sorted(u for u, n in counts.items() if n >= min_pairs(cfg))
+        if len(users) < len(counts):
+            notes.append(f"dropped {len(counts) - len(users)} synthetic users with fewer than {min_pairs(cfg)} pairs")
+        pairs = [p for p in pairs if counts[user_of(p)] >= min_pairs(cfg)]
+        side = split_names(users, cfg, seed=seed, what="users")
+        split = {s: [p for p in pairs if side[user_of(p)] == s] for s in SPLITS}
+        feats = [scalar_features(np.array([p.meta[k] for s in SPLITS for p in split[s]], dtype=float))
+                 for k in ("x_chosen", "x_rejected")]
+        n = sum(len(split[s]) for s in SPLITS)
+        emb = torch.cat(feats)  # rows 0..n-1: chosen values, n..2n-1: rejected values
+        rows, start = {}, 0
+        for s in SPLITS:
+            idx = torch.arange(start, start + len(split[s])).reshape(-1, 1)
+            rows[s] = (idx, idx + n)
+            start += len(split[s])
+        notes.append(f"synthetic: {len(users)} two-type users x {SYNTHETIC_PAIRS_PER_USER} pairs, h(x) = x")
+        return NpbtlData(source="synthetic", users="synthetic", records=split, rows=rows, emb=emb, notes=notes), notes
+    if source != "goqa" and not Path(source).suffix.startswith(".json"):
+        raise UserInputError(f"NP-BTL data {source!r} is unknown; valid: {SOURCES}")
+    pairs, side = _goqa_records(source, communities, cfg, seed=seed, notes=notes)
+    split = {s: [p for p in pairs if side[p.community] == s] for s in SPLITS}
+    emb, text_rows, rows = _text_cache(split, cfg)
+    notes.append(f"embedded {len(text_rows)} distinct texts once with {cfg.backbone} ({cfg.features} features, "
+                 f"D={emb.shape[1] * rows['train'][0].shape[1]})")
+    return NpbtlData(source=source, users=cfg.users, records=split, rows=rows, emb=emb, text_rows=text_rows,
+                     notes=notes), notes

@@ -1,0 +1,182 @@
+"""NP-BTL behind the objective interface: data (users, respondents, cached features), loop, resume, errors."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from raysearch.data.goqa import load_goqa
+from raysearch.data.respondents import simulate_respondents
+from raysearch.data.tasks import EVAL_CONTEXT_SIZES, TaskSampler, pairs_by_user
+from raysearch.errors import UserInputError
+from raysearch.models import embed as embed_mod
+from raysearch.train import npbtl
+from raysearch.train.npbtl_config import NpbtlConfig
+from raysearch.train.npbtl_data import prepare
+from raysearch.train.npbtl_loop import _eval_task_sets, load_model, run_loop
+from raysearch.train.registry import config_from_dict, objective_module
+
+TINY = dict(synthetic_users=60, steps=6, epochs=2, batch_size=8, n_boot=50, eval_repeats=1, hidden=16, heads=2,
+            latent_dim=4, log_every=100)
+def _det(flat: dict) -> dict:
+    """Metrics without the wall-clock rate."""
+    return {k: v for k, v in flat.items() if k != "train/tasks_per_s"}
+
+
+COUNTRIES = ["Britain", "Mexico", "Nigeria", "Pakistan", "Russia"]
+
+
+@pytest.fixture(scope="module")
+def synth():
+    cfg = NpbtlConfig(**TINY)
+    data, _ = prepare("synthetic", None, cfg, seed=0)
+    return cfg, data
+
+
+@pytest.fixture(scope="module")
+def goqa_tiny(tiny_backbone):
+    cfg = NpbtlConfig(**TINY, backbone=tiny_backbone, max_length=32, heldout_share=0.2, val_share=0.2)
+    calls = []
+    real = embed_mod.embed_texts
+
+    def counting(*a, **kw):
+        calls.append(len(a[0]))
+        return real(*a, **kw)
+
+    embed_mod.embed_texts = counting
+    try:
+        data, notes = prepare("goqa", COUNTRIES, cfg, seed=0)
+        run_loop(replace(cfg, epochs=1, steps=2), data)
+    finally:
+        embed_mod.embed_texts = real
+    return cfg, data, calls
+
+
+def test_registry_finds_the_module_and_config_round_trips():
+    assert objective_module("npbtl") is npbtl
+    cfg = NpbtlConfig(hidden=32, model="dpl")
+    assert config_from_dict(cfg.to_dict()) == cfg
+    for name in ("CONFIG_CLS", "DATA_KEYS", "PER_COMMUNITY_PREFIX", "prepare", "run_loop", "prepare_trials",
+                 "load_model", "add_cli", "run_cli"):
+        assert hasattr(npbtl, name)
+
+
+def test_metrics_keys_and_same_seed_same_metrics(synth, tmp_path):
+    cfg, data = synth
+    seen = []
+    a = run_loop(cfg, data, workdir=str(tmp_path / "a"), reporter=lambda f, c: seen.append((f, c)))
+    b = run_loop(cfg, data, workdir=str(tmp_path / "b"))
+    assert len(seen) == cfg.epochs and seen[-1][1] == a.checkpoint
+    for split in ("val", "test"):
+        for c in EVAL_CONTEXT_SIZES:
+            assert 0 <= a.flat[f"{split}/acc_ctx{c}"] <= 1
+    assert {"val/acc_ctx5/type0", "val/acc_ctx5/type1"} <= set(a.flat)
+    assert "test/acc_ctx0" not in seen[0][0]  # held-out users are scored once, at the end
+    assert _det(a.flat) == _det(b.flat)
+
+
+def test_resume_from_epoch_1_equals_uninterrupted(synth, tmp_path):
+    cfg, data = synth
+    full = run_loop(cfg, data, workdir=str(tmp_path / "full"))
+    resumed = run_loop(cfg, data, workdir=str(tmp_path / "res"), resume_from=str(tmp_path / "full" / "epoch-1"))
+    assert _det(resumed.flat) == _det(full.flat)
+    m1, m2 = load_model(full.checkpoint), load_model(resumed.checkpoint)
+    assert not m1.training
+    for (k, v), (_, w) in zip(m1.state_dict().items(), m2.state_dict().items(), strict=True):
+        assert torch.equal(v, w), k
+    # a finished run hands its result on again at once
+    again = run_loop(cfg, data, resume_from=full.checkpoint)
+    assert again.flat == full.flat
+
+
+def test_features_are_embedded_once_and_splits_hold_disjoint_countries(goqa_tiny):
+    cfg, data, calls = goqa_tiny
+    assert len(calls) == 1 and calls[0] == len(data.text_rows) == data.emb.shape[0]
+    countries = {s: {r.community for r in data.records[s]} for s in ("train", "val", "test")}
+    assert not countries["train"] & countries["test"] and not countries["train"] & countries["val"]
+    assert countries["test"] and countries["val"]
+    # every pair's features are the cached row of its (prompt, option) text
+    r = data.records["test"][0]
+    assert int(data.rows["test"][0][0, 0]) == data.text_rows[f"{r.prompt}\x00{r.chosen}"]
+
+
+def test_heldout_users_never_in_training_tasks_and_context_never_has_targets(synth):
+    cfg, data = synth
+    train_users = set(pairs_by_user(data.records["train"]))
+    held = set(pairs_by_user(data.records["test"])) | set(pairs_by_user(data.records["val"]))
+    assert train_users and held and not train_users & held
+    sampler = TaskSampler(data.records["train"], n_target=cfg.n_target, max_context=cfg.max_context)
+    rng = np.random.default_rng(0)
+    for t in sampler.sample(200, rng):
+        assert t.user in train_users and not set(t.context) & set(t.target)
+    for split in ("val", "test"):
+        for c, tasks in _eval_task_sets(data, split, cfg).items():
+            for t in tasks:
+                assert len(t.context) == c and not set(t.context) & set(t.target)
+
+
+def test_respondents_are_seeded_and_answer_from_their_country():
+    recs = [r for r in load_goqa(None).records if r.community in ("Mexico", "Nigeria")]
+    a = simulate_respondents(recs, per_community=3, seed=1)
+    assert a == simulate_respondents(recs, per_community=3, seed=1)
+    assert a != simulate_respondents(recs, per_community=3, seed=2)
+    options = {(r.community, r.prompt): set(r.options) for r in recs}
+    answer: dict[tuple[str, str], str] = {}
+    for p in a:
+        assert p.user_id.startswith(p.community + "#r")
+        assert {p.chosen, p.rejected} <= options[(p.community, p.prompt)] and p.chosen != p.rejected
+        assert answer.setdefault((p.user_id, p.prompt), p.chosen) == p.chosen  # one answer per question
+    n_q = {c: sum(r.community == c for r in recs) for c in ("Mexico", "Nigeria")}
+    assert {u.split("#")[0] for u in pairs_by_user(a)} == set(n_q)
+    assert len(pairs_by_user(a)) == 6 and len(answer) == 3 * sum(n_q.values())
+
+
+def test_bad_inputs_are_one_line_errors(synth):
+    cfg, _ = synth
+    bad = [dict(heads=3), dict(lr=0.0), dict(heldout_share=0.6, val_share=0.5), dict(model="gpt"),
+           dict(users="people"), dict(max_context=-1), dict(steps=0)]
+    for kw in bad:
+        with pytest.raises(UserInputError) as e:
+            replace(cfg, **kw).validate()
+        assert "\n" not in str(e.value) and next(iter(kw)) in str(e.value)
+    with pytest.raises(UserInputError, match="unknown community 'Atlantis'"):
+        prepare("goqa", ["Atlantis"], cfg, seed=0)
+    with pytest.raises(UserInputError, match="is unknown; valid"):
+        prepare("prism", None, cfg, seed=0)
+    with pytest.raises(UserInputError, match="at least 3"):  # no user has 20 targets + 200 context pairs
+        prepare("synthetic", None, replace(cfg, max_context=200), seed=0)
+    from raysearch.data.tasks import eval_tasks
+
+    with pytest.raises(UserInputError, match="context size 25 is above"):
+        eval_tasks(synth[1].records["val"], context_size=25, seed=0)
+
+
+def test_cli_rejects_bad_flags_with_one_line(capsys):
+    from raysearch.errors import run_cli
+    from raysearch.train.__main__ import main
+
+    for argv, want in ([["--heads", "3"], "heads=3"], [["--data", "synthetic", "--n-target", "0"], "n_target=0"],
+                       [["--data", "goqa", "--communities", "Atlantis", "--smoke-test"], "Atlantis"],
+                       [["--data", "synthetic", "--max-context", "25"], "at least 3"]):
+        with pytest.raises(SystemExit) as e:
+            run_cli(main, ["npbtl", *argv])
+        assert e.value.code == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and want in lines[0], lines
+
+
+@pytest.mark.slow
+def test_fit_with_ray_two_workers(synth, tmp_path):
+    from raysearch.ray_env import init_ray
+    from raysearch.train.ray_train import fit_with_ray
+
+    cfg, data = synth
+    init_ray(num_cpus=2)
+    res = fit_with_ray(replace(cfg, epochs=1), data, name="npbtl-test", storage_path=str(tmp_path / "ray"),
+                       num_workers=2, out_dir=tmp_path / "out")
+    assert {f"test/acc_ctx{c}" for c in EVAL_CONTEXT_SIZES} <= set(res.flat)
+    model = load_model(res.checkpoint)
+    assert isinstance(model, torch.nn.Module) and not model.training

@@ -85,6 +85,14 @@ class DistributionMetrics:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> DistributionMetrics:
+        """The inverse of ``to_dict`` (e.g. metrics read back from a checkpoint's meta.json)."""
+        d = dict(d)
+        for key in ("jsd", "w1"):
+            d[key] = {c: Interval(**iv) for c, iv in d[key].items()}
+        return cls(**d)
+
 
 def _fmt(iv: Interval) -> str:
     return f"{iv.value:.3f} [{iv.low:.3f}, {iv.high:.3f}]"

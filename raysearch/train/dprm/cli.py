@@ -1,0 +1,135 @@
+"""``python -m raysearch.train dprm``: train a DPRM model on Ray Train and print its test JSD/W1 per community."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from raysearch.errors import UserInputError
+from raysearch.metrics.distribution import DistributionMetrics
+from raysearch.train.checkpoint import MODEL_DIR, read_meta
+from raysearch.train.config import add_config_flags, config_from_args
+from raysearch.train.dprm.config import DprmConfig
+from raysearch.train.dprm.data import DprmData, global_prediction, prepare, uniform_prediction
+from raysearch.train.dprm.evaluate import reference_metrics
+
+FINGERPRINT = "FINGERPRINT"
+SMOKE = {"max_train_records": 48, "epochs": 1, "max_length": 32, "n_boot": 100, "log_every": 2}
+
+
+def add_cli(parser: argparse.ArgumentParser) -> None:
+    """The ``dprm`` command's flags: data, Ray workers, output, smoke mode and one flag per config field."""
+    parser.description = ("Train a steerable DPRM reward model (optimal transport to each community's answer "
+                          "distribution) with Ray Train workers; print test JSD and W1 per community next to "
+                          "the global (mean over countries) distribution.")
+    parser.add_argument("--data", default="goqa", help="goqa (bundled GlobalOpinionQA slice) or a GlobalOpinionQA .json")
+    parser.add_argument("--communities", nargs="+", default=None, metavar="NAME",
+                        help="countries to train on (default: the SCPO countries present)")
+    parser.add_argument("--max-train-records", type=int, default=None, help="subsample training records (seeded)")
+    parser.add_argument("--margin", type=float, default=0.05,
+                        help="share gap that makes a pair: the pairs fix the question split (shared with bt/scpo) "
+                             "and the pairwise accuracy")
+    parser.add_argument("--workers", type=int, default=2, help="Ray Train workers (DDP)")
+    parser.add_argument("--gpu", action="store_true", help="one GPU per worker")
+    parser.add_argument("--out", default="runs/train", help="output folder; the run is OUT/dprm (reused if unchanged)")
+    parser.add_argument("--smoke-test", action="store_true", help="tiny run: 48 records, 1 epoch, 32 tokens")
+    try:
+        add_config_flags(parser, DprmConfig, objective="dprm")
+    except TypeError:  # an add_config_flags without the objective filter
+        add_config_flags(parser, DprmConfig)
+
+
+def _fingerprint(cfg: DprmConfig, data: DprmData) -> str:
+    h = hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True).encode())
+    for name in ("train", "val", "test"):
+        h.update(name.encode())
+        for r in getattr(data.records, name):
+            h.update(f"{r.prompt}\x00{r.options}\x00{r.distribution}\x00{r.community}\x00".encode())
+        for p in getattr(data.pairs, name):
+            h.update(f"{p.prompt}\x00{p.chosen}\x00{p.rejected}\x00{p.community}\x00".encode())
+    return h.hexdigest()[:16]
+
+
+def fit(cfg: DprmConfig, data: DprmData, *, out: Path, workers: int, gpu: bool) -> Path:
+    """Train under Ray Train into ``out``, or reuse ``out`` if it holds the same config and data."""
+    from raysearch.train.ray_train import fit_with_ray
+
+    fp = _fingerprint(cfg, data)
+    if (out / FINGERPRINT).exists() and (out / FINGERPRINT).read_text() == fp:
+        print(f"[raysearch.train] reusing {out} (same config and data)", flush=True)
+        return out
+    fit_with_ray(cfg, data, name="dprm", storage_path=str((out.parent / "ray").resolve()),  # type: ignore[arg-type]
+                 num_workers=workers, use_gpu=gpu, out_dir=out)
+    (out / FINGERPRINT).write_text(fp)
+    return out
+
+
+def results(cfg: DprmConfig, data: DprmData, run: Path) -> dict[str, Any]:
+    """Test metrics of the trained model (from its checkpoint) and of the global and uniform references."""
+    saved = read_meta(run)["metrics"]
+    refs = {"global distribution": lambda r: global_prediction(r, data.global_by_question), "uniform": uniform_prediction}
+    out: dict[str, Any] = {"DPRM-" + cfg.dprm_loss.upper(): {"test": saved["test"], "test_pairs": saved.get("test_pairs")}}
+    for name, fn in refs.items():
+        m = reference_metrics(fn, data.records.test, data.pairs.test, split="test", n_boot=cfg.n_boot, seed=cfg.seed)
+        out[name] = {k: v.to_dict() for k, v in m.items()}
+    return out
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """Validate everything, then train on Ray, print the table, write OUT/dprm/{table.md, results.json}."""
+    if args.smoke_test:
+        for k, v in SMOKE.items():
+            if k == "max_train_records":
+                args.max_train_records = args.max_train_records or v
+            elif not hasattr(args, k):
+                setattr(args, k, v)
+    cfg: DprmConfig = config_from_args(args, DprmConfig, objective="dprm")
+    if args.workers < 1:
+        raise UserInputError(f"--workers {args.workers} must be >= 1")
+    if cfg.batch_size < args.workers:
+        raise UserInputError(f"--batch-size {cfg.batch_size} is below --workers {args.workers}; each worker needs a record")
+    from raysearch.models.backbone import resolve_backbone
+
+    resolve_backbone(cfg.backbone)
+    if cfg.init_from is not None:
+        cfg.init_from = resolve_backbone(cfg.init_from)
+    data, notes = prepare(args.data, args.communities, cfg, seed=cfg.seed, max_train_records=args.max_train_records,
+                          margin=args.margin)
+    for note in notes:
+        print(f"[raysearch.train] {note}", flush=True)
+    print("[raysearch.train] records per community (train/val/test): " + ", ".join(
+        f"{c} {a}/{b}/{t}" for c, a, b, t in data.size_table()), flush=True)
+
+    from raysearch.ray_env import init_ray
+    from raysearch.train.dprm.report import comparison, markdown, print_rich
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    mode = init_ray(num_cpus=None)
+    print(f"[raysearch.train] Ray: {mode}; {args.workers} worker(s), gpu={args.gpu}", flush=True)
+    run = fit(cfg, data, out=out / "dprm", workers=args.workers, gpu=args.gpu)
+    shutil.rmtree(out / "ray", ignore_errors=True)  # Ray's copies of the checkpoints, now in OUT/dprm
+    minutes = (time.perf_counter() - t0) / 60
+    res = results(cfg, data, run)
+    name = next(iter(res))
+    cmp = comparison({k: DistributionMetrics.from_dict(v["test"]) for k, v in res.items() if k != "uniform"})
+    print_rich(cmp, title=f"Test split: {name} vs the global distribution, per community")
+    acc = {k: v["test_pairs"] for k, v in res.items() if v.get("test_pairs")}
+    acc_line = "Pairwise accuracy on the test pairs (reward = predicted share; ties wrong): " + "; ".join(
+        f"{k} mean {v['mean'] * 100:.1f}%, worst {v['worst'] * 100:.1f}% ({v['worst_community']})" for k, v in acc.items())
+    print(acc_line)
+    (run / "table.md").write_text(markdown(cmp, notes=["", acc_line, "", f"Wall time: {minutes:.1f} min."]))
+    tmp = run / "results.json.tmp"
+    tmp.write_text(json.dumps({"config": cfg.to_dict(), "data": args.data, "communities": data.communities,
+                               "results": res, "comparison": cmp.to_dict(), "minutes": minutes}, indent=2))
+    os.replace(tmp, run / "results.json")
+    print(f"Model: {run / MODEL_DIR} (load with raysearch.models.RewardModel.load); table: {run / 'table.md'}; "
+          f"{minutes:.1f} min")
+    return 0

@@ -1,0 +1,144 @@
+"""DPRM data: GlobalOpinionQA distribution records split by question exactly as the pair data is.
+
+The split reuses ``assign_groups`` on the community *pairs* (margin 0.05, as ``prepare_data`` does),
+so DPRM's validation and test questions are BT's and SCPO's: the models are compared on the same
+unseen questions. Questions that yield no pair go to training, as ``split_by_group`` puts them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raysearch.data.goqa import (
+    DEFAULT_MARGIN,
+    GoqaData,
+    _read_json,
+    bundled_path,
+    check_communities,
+    global_distributions,
+    goqa_pairs,
+    load_goqa,
+)
+from raysearch.data.records import DistributionRecord, PairRecord
+from raysearch.data.splits import Split, assign_groups, split_by_group
+from raysearch.errors import UserInputError
+from raysearch.objectives.dprm import check_distribution
+
+#: GlobalOpinionQA's raw shares are rounded to 3 decimals: over up to 12 options they miss 1 by at most
+#: 0.003 in the published file, so a raw row off by more than 0.01 is an error, not rounding.
+RAW_SUM_TOL = 0.01
+SOURCES = "goqa (the bundled GlobalOpinionQA slice) or a GlobalOpinionQA .json/.json.gz file"
+
+
+@dataclass
+class DprmData:
+    """Distribution records and the matching pairs, split by question; picklable (Ray ships it to workers)."""
+
+    source: str
+    communities: list[str]
+    records: Split[DistributionRecord]
+    pairs: Split[PairRecord]
+    #: per question, the unweighted mean distribution over every country of the source that answered it
+    global_by_question: dict[str, DistributionRecord] = field(default_factory=dict)
+
+    @property
+    def train(self) -> list[DistributionRecord]:
+        return self.records.train
+
+    def eval_splits(self) -> dict[str, list[DistributionRecord]]:
+        return {"val": self.records.val, "test": self.records.test}
+
+    def size_table(self) -> list[tuple[str, int, int, int]]:
+        sizes = self.records.sizes()
+        return [(c, sizes[c]["train"], sizes[c]["val"], sizes[c]["test"]) for c in self.communities]
+
+
+def _check_raw(path: Path, communities: Sequence[str]) -> None:
+    """Raw rows of the chosen communities must sum to 1 (before non-substantive options are dropped)."""
+    keep = set(communities)
+    for i, r in enumerate(_read_json(path)):
+        if str(r["country"]).strip() not in keep:
+            continue
+        shares = [float(x) for x in r["distribution"]]
+        if sum(shares) == 0 or len(shares) < 2:  # no data / one option: load_goqa skips and counts it
+            continue
+        check_distribution(shares, options=r["options"], tol=RAW_SUM_TOL,
+                           where=f"GlobalOpinionQA record {i} ({r['country']}) in {str(path)!r}")
+
+
+def _subsample(records: list[DistributionRecord], n: int | None, seed: int) -> list[DistributionRecord]:
+    if n is None or len(records) <= n:
+        return records
+    rng = random.Random(seed)
+    return [records[i] for i in sorted(rng.sample(range(len(records)), n))]
+
+
+def load_source(source: str) -> tuple[GoqaData, Path]:
+    """The cleaned GlobalOpinionQA data of ``source`` and the raw file it came from."""
+    path = Path(source).expanduser()
+    if source == "goqa":
+        return load_goqa(None), bundled_path()
+    if source == "prism" or path.is_dir():
+        raise UserInputError(f"DPRM trains on answer distributions; {source!r} has pairs only; valid: {SOURCES}")
+    if path.suffix not in (".json", ".gz"):
+        if not path.exists():
+            raise FileNotFoundError(f"data source {source!r} is not a known name and no such file exists; valid: {SOURCES}")
+        raise UserInputError(f"data source {source!r} is not a .json file; valid: {SOURCES}")
+    return load_goqa(path), path
+
+
+def prepare(
+    source: str, communities: list[str] | None, cfg: object = None, *, seed: int,
+    max_train_records: int | None = None, margin: float = DEFAULT_MARGIN,
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+) -> tuple[DprmData, list[str]]:
+    """Load ``source``, keep ``communities`` (default: the SCPO countries) and split by question.
+
+    Returns the data and notes to print. ``max_train_records`` subsamples the training records
+    (seeded); validation and test stay whole. ``cfg`` is unused (the registry passes it).
+    """
+    if max_train_records is not None and max_train_records < 1:
+        raise UserInputError(f"max_train_records={max_train_records} must be >= 1")
+    if not 0 <= margin < 1:
+        raise UserInputError(f"margin={margin} must be in [0, 1); it is the share gap that makes a pair")
+    goqa, raw_path = load_source(source)
+    chosen = check_communities(goqa, communities)
+    _check_raw(raw_path, chosen)
+    records = [r for r in goqa.records if r.community in chosen]
+    if not records:
+        raise UserInputError(f"no distribution records for {', '.join(chosen)} in {goqa.source}; pick other communities")
+    pairs, _ = goqa_pairs(goqa, chosen, margin=margin)
+    assignment = assign_groups(pairs, fractions=fractions, seed=seed)  # the pair split's question assignment
+    rsplit = split_by_group(records, seed=seed, assignment=assignment)
+    psplit = split_by_group(pairs, seed=seed, assignment=assignment)
+    sizes = rsplit.sizes()
+    for c in chosen:
+        n = sizes.get(c, {"train": 0, "val": 0, "test": 0})
+        if n["train"] == 0 or n["test"] == 0:
+            raise UserInputError(f"community {c!r} has too little data to split ({n}); it needs records in train and test")
+    notes = [goqa.summary()]
+    if max_train_records is not None and len(rsplit.train) > max_train_records:
+        rsplit = Split(_subsample(rsplit.train, max_train_records, seed), rsplit.val, rsplit.test)
+        notes.append(f"training records subsampled to {max_train_records} (seed {seed})")
+    questions = {r.group for r in records}
+    glob = {g.group: g for g in global_distributions([r for r in goqa.records if r.group in questions])}
+    return DprmData(source=source, communities=chosen, records=rsplit, pairs=psplit, global_by_question=glob), notes
+
+
+def global_prediction(rec: DistributionRecord, glob: dict[str, DistributionRecord]) -> list[float]:
+    """The global (unified) distribution of ``rec``'s question on ``rec``'s options, renormalized."""
+    g = glob.get(rec.group)
+    share = dict(zip(g.options, g.distribution, strict=True)) if g is not None else {}
+    p = [share.get(o, 0.0) for o in rec.options]
+    total = sum(p)
+    return [x / total for x in p] if total > 0 else [1.0 / len(p)] * len(p)
+
+
+def uniform_prediction(rec: DistributionRecord) -> list[float]:
+    return [1.0 / len(rec.options)] * len(rec.options)
+
+
+__all__ = ["DprmData", "global_prediction", "load_source", "prepare", "uniform_prediction"]

@@ -41,15 +41,18 @@ def _subsample(records: list[PairRecord], n: int | None, seed: int) -> list[Pair
 def prepare_data(
     source: str, communities: list[str] | None, *, margin: float = 0.05, seed: int = 0,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), max_train_pairs: int | None = None,
+    max_global_pairs: int | None = None,
 ) -> PreferenceData:
     """Load ``source``, keep ``communities`` and split by group (question or user), seeded.
 
-    ``max_train_pairs`` subsamples each training set (community and global) for quick runs.
+    ``max_train_pairs`` subsamples the community training pairs and ``max_global_pairs`` the
+    global ones (G's), each seeded, for quick runs; None keeps them all.
     """
     if not 0 <= margin < 1:
         raise UserInputError(f"margin={margin} must be in [0, 1); it is the share gap that makes a pair")
-    if max_train_pairs is not None and max_train_pairs < 1:
-        raise UserInputError(f"max_train_pairs={max_train_pairs} must be >= 1")
+    for name, cap in (("max_train_pairs", max_train_pairs), ("max_global_pairs", max_global_pairs)):
+        if cap is not None and cap < 1:
+            raise UserInputError(f"{name}={cap} must be >= 1")
     path = Path(source).expanduser()
     if source == "goqa" or (source != "prism" and path.suffix in (".json", ".gz")):
         data = load_goqa(None if source == "goqa" else path)
@@ -76,7 +79,8 @@ def prepare_data(
     gsplit = split_by_group(gpairs, seed=seed, assignment=assignment) if gpairs is not None else None
     if max_train_pairs is not None:
         split = Split(_subsample(split.train, max_train_pairs, seed), split.val, split.test)
-        if gsplit is not None:
-            gsplit = Split(_subsample(gsplit.train, max_train_pairs, seed + 1), gsplit.val, gsplit.test)
-        notes.append(f"training pairs subsampled to at most {max_train_pairs} (seed {seed})")
+        notes.append(f"community training pairs subsampled to at most {max_train_pairs} (seed {seed})")
+    if gsplit is not None and max_global_pairs is not None:
+        gsplit = Split(_subsample(gsplit.train, max_global_pairs, seed + 1), gsplit.val, gsplit.test)
+        notes.append(f"global training pairs subsampled to at most {max_global_pairs} (seed {seed + 1})")
     return PreferenceData(source=source, kind=kind, communities=ordered, pairs=split, global_pairs=gsplit, notes=notes)

@@ -50,7 +50,7 @@ def markdown_report(
     lines += ["## Pareto front", "", f"Sorted by `{o1}`.", ""]
     param_keys = sorted({k for p in front.points for k in p.params})
     test_keys = sorted({k for p in front.points for k in (test_scores or {}).get(p.trial_id, {})})
-    header = ["trial", o1, o2, *[f"test {k}" for k in test_keys], *param_keys]
+    header = ["trial", o1, o2, *[k if k.startswith("test/") else f"test {k}" for k in test_keys], *param_keys]
     rows = [
         [
             p.trial_id,

@@ -11,8 +11,10 @@ from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 from raysearch.errors import UserInputError
 from raysearch.objectives.scpo import DEFAULT_BETA, DEFAULT_TAU, check_scpo_params
 
-Objective = Literal["bt", "scpo"]
-DEFAULT_LR = {"bt": 2e-4, "scpo": 2e-5}
+Objective = Literal["bt", "scpo", "dprm"]
+DEFAULT_LR = {"bt": 2e-4, "scpo": 2e-5, "dprm": 2e-4}
+#: objectives that train on preference pairs (this config's own fields apply to them all)
+PAIRWISE = ("bt", "scpo")
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -26,15 +28,16 @@ class TrainConfig:
     objective: Objective = _f("bt", "loss: bt (Bradley–Terry) or scpo (filtered, re-weighted BT)", cli=False)
     backbone: str = _f("all-MiniLM-L6-v2", "Hugging Face backbone name or local path")
     init_from: str | None = _f(None, "checkpoint folder to start from (SCPO starts from the global model)", cli=False)
-    reference: str | None = _f(None, "global reference reward model G for SCPO (a save_pretrained folder)")
+    reference: str | None = _f(None, "global reference reward model G for SCPO (a save_pretrained folder)",
+                               objectives=PAIRWISE)
     condition_on_community: bool = _f(True, "prefix each prompt with its community (steerable model)", cli=False)
-    tau: float = _f(DEFAULT_TAU, "SCPO filter: keep a pair iff sigmoid(delta) < tau, tau in (0, 1]")
-    beta: float = _f(DEFAULT_BETA, "SCPO weight temperature: w = min(exp(delta/beta), 1), beta > 0")
-    normalize: Literal["batch", "weights"] = _f("batch", "SCPO loss normalization: batch size or sum of weights")
-    gamma_start: float = _f(0.0, "community weighting alpha_c ~ n_c^-gamma: gamma at the start (0 = every pair alike)")
-    gamma_end: float = _f(0.0, "gamma at the end of training (1 = every community the same total weight)")
-    shape: Literal["constant", "linear", "cosine", "step"] = _f("constant", "how gamma moves from start to end")
-    global_share: float = _f(0.0, "share of global (unified) pairs mixed into training, in [0, 1)")
+    tau: float = _f(DEFAULT_TAU, "SCPO filter: keep a pair iff sigmoid(delta) < tau, tau in (0, 1]", objectives=PAIRWISE)
+    beta: float = _f(DEFAULT_BETA, "SCPO weight temperature: w = min(exp(delta/beta), 1), beta > 0", objectives=PAIRWISE)
+    normalize: Literal["batch", "weights"] = _f("batch", "SCPO loss normalization: batch size or sum of weights", objectives=PAIRWISE)
+    gamma_start: float = _f(0.0, "community weighting alpha_c ~ n_c^-gamma: gamma at the start (0 = every pair alike)", objectives=PAIRWISE)
+    gamma_end: float = _f(0.0, "gamma at the end of training (1 = every community the same total weight)", objectives=PAIRWISE)
+    shape: Literal["constant", "linear", "cosine", "step"] = _f("constant", "how gamma moves from start to end", objectives=PAIRWISE)
+    global_share: float = _f(0.0, "share of global (unified) pairs mixed into training, in [0, 1)", objectives=PAIRWISE)
     lr: float | None = _f(None, "AdamW learning rate (default: 2e-4 for bt from the backbone, 2e-5 for scpo from G)")
     weight_decay: float = _f(0.01, "AdamW weight decay")
     warmup_ratio: float = _f(0.1, "share of steps with linear learning-rate warm-up")
@@ -52,8 +55,8 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Raise ``UserInputError`` naming the bad field, its value and what is valid."""
-        if self.objective not in ("bt", "scpo"):
-            raise UserInputError(f"objective {self.objective!r} is unknown; valid: bt, scpo")
+        if self.objective not in DEFAULT_LR:
+            raise UserInputError(f"objective {self.objective!r} is unknown; valid: {', '.join(DEFAULT_LR)}")
         check_scpo_params(self.tau, self.beta)
         if self.normalize not in ("batch", "weights"):
             raise UserInputError(f"normalize={self.normalize!r} is invalid; valid: batch, weights")
@@ -106,11 +109,16 @@ def _flag_kwargs(t: Any) -> dict[str, Any]:
     return {"type": t}
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls: type = TrainConfig) -> None:
-    """One ``--flag`` per dataclass field marked for the CLI, with the field's help text."""
+def add_config_flags(parser: argparse.ArgumentParser, cls: type = TrainConfig, *, objective: str | None = None) -> None:
+    """One ``--flag`` per dataclass field marked for the CLI, with the field's help text.
+
+    With ``objective``, a field whose metadata names ``objectives`` gets a flag only for those.
+    """
     hints = get_type_hints(cls)
     for f in dataclasses.fields(cls):
         if not f.metadata.get("cli", True):
+            continue
+        if objective is not None and objective not in f.metadata.get("objectives", (objective,)):
             continue
         parser.add_argument(
             "--" + f.name.replace("_", "-"), dest=f.name, default=argparse.SUPPRESS,
@@ -118,8 +126,8 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type = TrainConfig) -
         )
 
 
-def config_from_args(args: argparse.Namespace, **fixed: Any) -> TrainConfig:
-    """A validated ``TrainConfig`` from parsed flags plus fields the command fixes itself."""
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
+def config_from_args(args: argparse.Namespace, cls: type = TrainConfig, **fixed: Any) -> Any:
+    """A validated ``cls`` config from parsed flags plus fields the command fixes itself."""
+    names = {f.name for f in dataclasses.fields(cls)}
     given = {k: v for k, v in vars(args).items() if k in names}
-    return TrainConfig(**{**given, **fixed}).validate()
+    return cls(**{**given, **fixed}).validate()

@@ -1,4 +1,4 @@
-"""Thin Ray Train shell around the bare loop: TorchTrainer, DDP workers, report, checkpoint, retries.
+"""Thin Ray Train shell around the bare loops (every objective of ``raysearch.train.registry``): TorchTrainer, DDP workers, report, checkpoint, retries.
 
 All Ray Train API calls of the project live here (Ray 2.60, Train V2).
 """
@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raysearch.train.config import TrainConfig
-from raysearch.train.loop import LoopResult, TrainData
+from raysearch.train.loop import LoopResult
 
 
 @dataclass
@@ -74,14 +73,16 @@ def _train_fn(loop_config: dict[str, Any]) -> dict[str, Any]:  # runs on every R
     import ray.train.torch  # --- Ray ---
     import torch
 
-    from raysearch.train.loop import run_training
+    from raysearch.train.registry import config_from_dict, objective_module
 
     torch.set_num_threads(max(1, int(loop_config["threads"])))
     _quiet_report_log()
-    cfg = TrainConfig.from_dict(loop_config["config"])
-    same = cfg.reference == cfg.init_from
-    cfg.init_from = local_copy(cfg.init_from)  # G may sit in cloud storage on a multi-node cluster
-    cfg.reference = cfg.init_from if same else local_copy(cfg.reference)
+    cfg: Any = config_from_dict(loop_config["config"])
+    run_loop = objective_module(cfg.objective).run_loop
+    if hasattr(cfg, "init_from"):
+        same = cfg.reference == cfg.init_from
+        cfg.init_from = local_copy(cfg.init_from)  # G may sit in cloud storage on a multi-node cluster
+        cfg.reference = cfg.init_from if same else local_copy(cfg.reference)
     resume = ray.train.get_checkpoint()  # --- Ray: set when Ray restarts workers after a failure ---
     workdir = tempfile.mkdtemp(prefix="raysearch-ckpt-")
 
@@ -95,19 +96,21 @@ def _train_fn(loop_config: dict[str, Any]) -> dict[str, Any]:  # runs on every R
         with resume.as_directory() as d:
             local = Path(workdir) / "resume"
             shutil.copytree(d, local)
-        res: LoopResult = run_training(cfg, loop_config["data"], device=ray.train.torch.get_device(),
-                                       reporter=report, resume_from=str(local), workdir=workdir)
+        res: LoopResult = run_loop(cfg, loop_config["data"], device=ray.train.torch.get_device(),
+                                   reporter=report, resume_from=str(local), workdir=workdir)
     else:
-        res = run_training(cfg, loop_config["data"], device=ray.train.torch.get_device(),
-                           reporter=report, workdir=workdir)
+        res = run_loop(cfg, loop_config["data"], device=ray.train.torch.get_device(),
+                       reporter=report, workdir=workdir)
     return {"flat": res.flat, "metrics": {s: m.to_dict() for s, m in res.metrics.items()}}
 
 
 def fit_with_ray(
-    cfg: TrainConfig, data: TrainData, *, name: str, storage_path: str, num_workers: int = 2,
+    cfg: Any, data: Any, *, name: str, storage_path: str, num_workers: int = 2,
     use_gpu: bool = False, cpus_per_worker: float = 1, max_failures: int = 1, out_dir: str | Path,
 ) -> RayTrainResult:
-    """Run the loop on ``num_workers`` DDP workers; copy the final checkpoint to ``out_dir``.
+    """Run ``cfg.objective``'s loop on ``num_workers`` DDP workers; copy the final checkpoint to ``out_dir``.
+
+    ``cfg`` is the objective's config (``raysearch.train.registry``), ``data`` what its loop takes.
 
     ``storage_path`` is where Ray keeps the run (a local path, NFS, ``s3://`` or ``gs://``).
     """

@@ -1,4 +1,4 @@
-"""CLI: ``python -m raysearch.tune EXPERIMENT`` — search weighting schedules, return a Pareto front."""
+"""CLI: ``python -m raysearch.tune EXPERIMENT`` — a two-objective search; returns a Pareto front."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from typing import Any
 from raysearch.errors import UserInputError, run_cli
 
 SMOKE_SAMPLES = 2
-SMOKE_FIXED: dict[str, Any] = {"max_train_pairs": 32, "epochs": 1, "max_length": 32, "n_boot": 50}
+SMOKE_FIXED: dict[str, Any] = {"max_train_pairs": 32, "max_global_pairs": 32, "epochs": 1, "max_length": 32,
+                               "n_boot": 50}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ray Tune + Optuna search over a search-space YAML; writes the Pareto front of the "
                     "two objectives (default: mean and worst-community validation accuracy).",
     )
-    p.add_argument("experiment", help="a search space shipped in search_spaces/ (scpo, bt) or with --space")
+    p.add_argument("experiment", help="a search space shipped in search_spaces/ (scpo, bt, dprm, npbtl) or with --space")
     p.add_argument("--space", default=None, help="search-space YAML (default: search_spaces/EXPERIMENT.yaml)")
     p.add_argument("--num-samples", type=int, default=None, help="trial budget (overrides the space file)")
     p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (overrides the space file)")
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optuna-storage", default=None,
                    help="Optuna study: a journal file path or an RDB URL (default: OUT/NAME/study.journal)")
     p.add_argument("--resume", action="store_true", help="continue the run NAME after the driver died")
-    p.add_argument("--data", default="goqa", help="goqa (bundled), prism, a GlobalOpinionQA .json, or a PRISM folder")
+    p.add_argument("--data", default="goqa",
+                   help="goqa (bundled), prism, a GlobalOpinionQA .json, a PRISM folder; npbtl also: synthetic")
     p.add_argument("--communities", nargs="+", default=None, metavar="NAME", help="communities (default: SCPO countries)")
     p.add_argument("--backbone", default=None, help="reward-model backbone name or path")
     p.add_argument("--reference", default=None, help="global model G (a model folder) instead of training one")
@@ -56,12 +58,14 @@ def _check_storage_for_cluster(optuna_storage: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from raysearch.train.config import TrainConfig
-    from raysearch.tune.search import DATA_KEYS, SearchPaths, run_search
-    from raysearch.tune.space import builtin_space_path, load_space
+    from raysearch.train.registry import objective_module
+    from raysearch.tune.search import SearchPaths, run_search
+    from raysearch.tune.space import builtin_space_path, load_space, peek_experiment
 
-    valid = {f.name for f in dataclasses.fields(TrainConfig)} - {"objective", "init_from", "reference"} | set(DATA_KEYS)
     path = Path(args.space) if args.space else builtin_space_path(args.experiment)
+    module = objective_module(peek_experiment(path) if args.space else args.experiment)
+    cfg_cls = module.CONFIG_CLS
+    valid = {f.name for f in dataclasses.fields(cfg_cls)} - {"objective", "init_from", "reference"} | set(module.DATA_KEYS)
     space = load_space(path, valid_keys=valid)
     if space.experiment != args.experiment and args.space is None:
         raise UserInputError(f"{path}: experiment is {space.experiment!r}, not {args.experiment!r}")
@@ -70,15 +74,17 @@ def main(argv: list[str] | None = None) -> int:
     fixed = dict(space.fixed)
     if args.smoke_test:
         overrides.setdefault("num_samples", SMOKE_SAMPLES)
-        fixed.update(SMOKE_FIXED)
+        fixed.update({k: v for k, v in getattr(module, "SMOKE_FIXED", SMOKE_FIXED).items() if k in valid})
     space = space.with_overrides(**overrides) if overrides else space
-    train_fixed = {k: v for k, v in fixed.items() if k not in DATA_KEYS}
-    base = TrainConfig.from_dict({**train_fixed, "objective": space.experiment, "seed": space.seed,
-                                  **({"backbone": args.backbone} if args.backbone else {})}).validate()
+    train_fixed = {k: v for k, v in fixed.items() if k not in module.DATA_KEYS}
+    base = cfg_cls.from_dict({**train_fixed, "objective": space.experiment, "seed": space.seed,
+                              **({"backbone": args.backbone} if args.backbone else {})}).validate()
     from raysearch.models.backbone import resolve_backbone
 
     resolve_backbone(base.backbone)
     reference = resolve_backbone(args.reference) if args.reference else None
+    if reference is not None and space.experiment not in ("bt", "scpo"):
+        raise UserInputError(f"--reference is the global model G of bt/scpo; {space.experiment} does not use one")
     name = args.name or space.experiment
     paths = SearchPaths.make(out=args.out, name=name, storage=args.storage, optuna_storage=args.optuna_storage)
     if paths.root.exists() and any(paths.root.iterdir()) and not args.resume:
@@ -87,11 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not paths.root.exists():
         raise UserInputError(f"--resume: no run {name!r} in {paths.root.parent}; drop --resume to start it")
 
-    from raysearch.data.prepare import prepare_data
-
-    data = prepare_data(args.data, args.communities, margin=fixed.get("margin", 0.05), seed=space.seed,
-                        max_train_pairs=fixed.get("max_train_pairs"))
-    for note in data.notes:
+    data_opts = {k: v for k, v in fixed.items() if k in module.DATA_KEYS}
+    data, notes = module.prepare(args.data, args.communities, base, seed=space.seed, **data_opts)
+    for note in notes:
         print(f"[raysearch.tune] {note}", flush=True)
     from raysearch.ray_env import init_ray
 

@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,11 @@ import optuna
 
 from raysearch.data.prepare import PreferenceData
 from raysearch.errors import UserInputError
-from raysearch.metrics.accuracy import CommunityMetrics
 from raysearch.pareto import ParetoFront, markdown_report, plot_front
-from raysearch.train.checkpoint import MODEL_DIR, read_meta
+from raysearch.train.checkpoint import read_meta
 from raysearch.train.config import TrainConfig
-from raysearch.train.loop import TrainData
+from raysearch.train.registry import objective_module
 from raysearch.tune.study import close_orphans, open_storage, read_front, strict_optuna_search
-
-#: keys of a search space's ``fixed`` block that shape the data rather than training
-DATA_KEYS = ("max_train_pairs", "margin")
 
 
 @dataclass
@@ -47,70 +43,6 @@ class SearchPaths:
             ray_storage = str(Path(ray_storage).expanduser().resolve())
         return cls(root=root, ray_storage=ray_storage, optuna_storage=optuna_storage or str(root / "study.journal"),
                    name=name)
-
-
-def _metrics_point(metrics: CommunityMetrics, objectives: list[str], split: str = "val") -> tuple[float, float]:
-    flat = metrics.flat(prefix=f"{split}/")
-    return (flat[objectives[0]], flat[objectives[1]])
-
-
-def _stage_fit(cfg: TrainConfig, data: TrainData, *, name: str, out: Path, workers: int, gpu: bool) -> str:
-    from raysearch.train.experiment import _fit
-
-    path, _ = _fit(cfg, data, name=name, out=out, workers=workers, gpu=gpu)
-    return path
-
-
-def prepare_stages(
-    space: Any, data: PreferenceData, base: TrainConfig, paths: SearchPaths, *, reference: str | None,
-) -> tuple[dict[str, Any], TrainData, dict[str, tuple[float, float]]]:
-    """Train (or reuse) G and the BT baseline; return the trials' base config, their data, baselines."""
-    import torch
-
-    from raysearch.train.loop import reference_margins
-
-    res = space.resources
-    workers, gpu = res.workers, res.gpus_per_worker > 0
-    evals = {"val": data.pairs.val, "test": data.pairs.test}
-    objectives = [o.metric for o in space.objectives]
-    baselines: dict[str, tuple[float, float]] = {}
-    g_path = reference
-    if g_path is None and data.global_pairs is not None:
-        print(f"[raysearch.tune] global model G on {len(data.global_pairs.train)} global pairs", flush=True)
-        g_cfg = replace(base, objective="bt", condition_on_community=False, gamma_start=0.0, gamma_end=0.0,
-                        shape="constant", global_share=0.0)
-        g_path = _stage_fit(g_cfg, TrainData(data.global_pairs.train, evals), name="global",
-                            out=paths.root / "global", workers=workers, gpu=gpu)
-        baselines["global model G"] = _metrics_point(
-            CommunityMetrics.from_dict(read_meta(paths.root / "global")["metrics"]["val"]), objectives)
-    if g_path is not None and "://" in paths.ray_storage:  # trials on other nodes read G from storage
-        from raysearch.train.ray_train import upload
-
-        g_path = upload(g_path, f"{paths.ray_storage.rstrip('/')}/{paths.name}/shared/global-model")
-    if space.experiment == "scpo" and g_path is None:
-        raise UserInputError(f"{data.kind} has no global preference to train G from; pass --reference PATH")
-    bt_cfg = replace(base, objective="bt", gamma_start=0.0, gamma_end=0.0, shape="constant", global_share=0.0)
-    print(f"[raysearch.tune] BT baseline on {len(data.pairs.train)} community pairs", flush=True)
-    _stage_fit(bt_cfg, TrainData(data.pairs.train, evals), name="baseline-bt", out=paths.root / "baseline-bt",
-               workers=workers, gpu=gpu)
-    baselines["BT baseline"] = _metrics_point(
-        CommunityMetrics.from_dict(read_meta(paths.root / "baseline-bt")["metrics"]["val"]), objectives)
-    trial_base = base.to_dict()
-    margins = None
-    if space.experiment == "scpo":
-        trial_base.update(init_from=g_path, reference=g_path)
-        cache = paths.root / "margins.pt"
-        if cache.exists():
-            margins = torch.load(cache)
-        else:
-            print("[raysearch.tune] scoring the training pairs with G once (SCPO margins)", flush=True)
-            from raysearch.train.ray_train import local_copy
-
-            g_cfg = TrainConfig.from_dict({**trial_base, "reference": local_copy(g_path)})
-            margins = reference_margins(g_cfg, data.pairs.train)
-            torch.save(margins, cache)
-    glob = data.global_pairs.train if data.global_pairs is not None else []
-    return trial_base, TrainData(data.pairs.train, evals, global_train=glob, margins=margins), baselines
 
 
 def _progress_callback(total: int, objectives: list[str]) -> Any:
@@ -158,7 +90,9 @@ def run_search(
     study.set_user_attr("objectives", objectives)
     study.set_user_attr("reference_point", list(space.reference_point))
     study.set_user_attr("experiment", space.experiment)
-    trial_base, trial_data, baselines = prepare_stages(space, data, base, paths, reference=reference)
+    module = objective_module(space.experiment)
+    extra = {"reference": reference} if space.experiment in ("bt", "scpo") else {}
+    trial_base, trial_data, baselines = module.prepare_trials(space, data, base, paths, **extra)
     (paths.root / "baselines.json").write_text(json.dumps(baselines, indent=2))
 
     resources = {**space.resources.model_dump(), "storage_path": paths.ray_storage}
@@ -193,7 +127,8 @@ def run_search(
     if (n := close_orphans(paths.optuna_storage, paths.name)) > 0:
         print(f"[raysearch.tune] {n} trial(s) asked just before the driver died were marked FAIL (interrupted)")
     front = read_front(paths.optuna_storage, paths.name)
-    write_outputs(front, paths, baselines=baselines, command=command, minutes=(time.perf_counter() - t0) / 60)
+    write_outputs(front, paths, baselines=baselines, command=command, minutes=(time.perf_counter() - t0) / 60,
+                  per_community_prefix=module.PER_COMMUNITY_PREFIX)
     return front
 
 
@@ -209,7 +144,7 @@ def _copy_checkpoint(src: str, dst: Path) -> None:
 
 
 def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str, tuple[float, float]],
-                  command: str, minutes: float) -> None:
+                  command: str, minutes: float, per_community_prefix: str = "val/acc/") -> None:
     """trials.csv, pareto.csv/json/png, report.md, and pareto/<trial>/ checkpoints."""
     root = paths.root
     front.to_csv(root / "trials.csv", which="all")
@@ -218,8 +153,9 @@ def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str
     plot_front(front, root / "pareto.png", baselines=baselines, title=f"{paths.name}: Pareto front")
     per_comm, test = {}, {}
     for p in front.points:
-        per_comm[p.trial_id] = {k.split("/", 2)[2]: v for k, v in p.extra.items() if k.startswith("val/acc/")}
-        test[p.trial_id] = {k: v for k, v in p.extra.items() if k.startswith("test/") and "/acc/" not in k}
+        per_comm[p.trial_id] = {k[len(per_community_prefix):]: v for k, v in p.extra.items()
+                                if k.startswith(per_community_prefix)}
+        test[p.trial_id] = {k: v for k, v in p.extra.items() if k.startswith("test/") and k.count("/") == 1}
         ckpt = p.extra.get("checkpoint_path")
         if ckpt:
             _copy_checkpoint(str(ckpt), root / "pareto" / p.trial_id)
@@ -239,11 +175,13 @@ def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str
 
 
 def load_pareto_model(run_dir: str | Path, trial_id: str) -> Any:
-    """The reward model of one Pareto trial of a finished run, ready to score (one call)."""
-    from raysearch.models.scoring import RewardModel
+    """The model of one Pareto trial of a finished run, ready to score (one call).
 
-    path = Path(run_dir) / "pareto" / trial_id / MODEL_DIR
-    if not path.exists():
+    A reward model (``RewardModel``) for bt, scpo and dprm; the NP-BTL model for npbtl.
+    """
+    ckpt = Path(run_dir) / "pareto" / trial_id
+    if not ckpt.exists():
         available = sorted(p.name for p in (Path(run_dir) / "pareto").glob("*")) if (Path(run_dir) / "pareto").exists() else []
         raise UserInputError(f"no Pareto checkpoint for trial {trial_id!r} in {run_dir}; available: {', '.join(available) or 'none'}")
-    return RewardModel.load(path)
+    objective = read_meta(ckpt).get("config", {}).get("objective", "bt")
+    return objective_module(objective).load_model(ckpt)

@@ -23,8 +23,8 @@ from pydantic import (
 
 from raysearch.errors import UserInputError
 
-#: Experiments a search space can drive (later issues add dprm and npbtl).
-EXPERIMENTS = ("scpo", "bt")
+#: Experiments a search space can drive (the objectives of ``raysearch.train.registry``).
+EXPERIMENTS = ("scpo", "bt", "dprm", "npbtl")
 #: Optuna samplers by their name in a space file.
 SAMPLERS = ("nsga2", "tpe", "gp", "random")
 #: Parameter types in a space file.
@@ -328,7 +328,7 @@ class SearchSpace(_Model):
 
 
 def load_space(
-    path: str | os.PathLike[str], *, valid_keys: set[str] | frozenset[str]
+    path: str | os.PathLike[str], *, valid_keys: set[str] | frozenset[str] | None
 ) -> SearchSpace:
     """Read and validate a search-space YAML; parameter and fixed names must be in ``valid_keys``.
 
@@ -350,6 +350,20 @@ def load_space(
     if data is None:
         raise UserInputError(f"{p}: the file is empty; see search_spaces/scpo.yaml for an example")
     return SearchSpace.from_dict(data, source=str(p), valid_keys=valid_keys)
+
+
+def peek_experiment(path: str | os.PathLike[str]) -> str:
+    """The ``experiment`` a space file names (to pick the valid keys), or the one-line error of loading it."""
+    p = Path(path)
+    if p.is_file():
+        try:
+            data = yaml.load(p.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 (a SafeLoader)
+        except (yaml.YAMLError, UnicodeDecodeError):
+            data = None
+        if isinstance(data, dict) and data.get("experiment") in EXPERIMENTS:
+            return str(data["experiment"])
+    load_space(p, valid_keys=None)  # raises the precise one-line error (missing file, bad YAML, bad key)
+    raise UserInputError(f"{p}: experiment is missing; valid: {', '.join(EXPERIMENTS)}")
 
 
 def builtin_space_names() -> list[str]:

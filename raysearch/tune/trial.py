@@ -5,16 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from raysearch.train.config import TrainConfig
-from raysearch.train.loop import TrainData
+from raysearch.train.registry import config_from_dict
 
 
-def trial_config(base: dict[str, Any], params: dict[str, Any]) -> TrainConfig:
+def trial_config(base: dict[str, Any], params: dict[str, Any]) -> Any:
     """The validated training config of a trial: fixed options overlaid with sampled ones."""
-    return TrainConfig.from_dict({**base, **params}).validate()
+    return config_from_dict({**base, **params}).validate()
 
 
-def run_trial(params: dict[str, Any], *, base: dict[str, Any], data: TrainData, resources: dict[str, Any]) -> None:
+def run_trial(params: dict[str, Any], *, base: dict[str, Any], data: Any, resources: dict[str, Any]) -> None:
     """Tune calls this with the sampled ``params``; metrics reach Tune per epoch via the callback."""
     import ray.tune  # --- Ray ---
     from ray.train import FailureConfig, LoggingConfig, RunConfig, ScalingConfig  # --- Ray ---

@@ -62,7 +62,7 @@ def test_report_contains_the_tables():
     assert "- `val/mean_acc`: maximize" in md and "- `val/worst_acc`: maximize" in md
     assert "**Hypervolume: 0.0235** against the reference point (0.5, 0.25)" in md
     assert "5 in all — 3 on the Pareto front, 1 dominated, 1 failed (`t5`)" in md
-    assert "| trial | val/mean_acc | val/worst_acc | test test/mean_acc | shape | tau |" in md
+    assert "| trial | val/mean_acc | val/worst_acc | test/mean_acc | shape | tau |" in md
     assert "| t0 | 0.6 | 0.4 | 0.61 | linear | 0.5123 |" in md
     assert "| t1 | 0.65 | 0.35 |  | cos\\|ine | 0.7 |" in md
     assert "| t4 | 0.7 | 0.32 |  | constant | 0.4 |" in md

@@ -35,6 +35,8 @@ PER_COMMUNITY_PREFIX = "val/acc_ctx5/"
 NAMES = {"npbtl": "NP-BTL", "btl": "BTL", "dpl": "DPL"}
 SMOKE = {"steps": 20, "epochs": 1, "n_boot": 100, "log_every": 10, "synthetic_users": 120, "eval_repeats": 1,
          "respondents_per_country": 3, "max_length": 32}
+#: ``python -m raysearch.tune npbtl --smoke-test``: short trials
+SMOKE_FIXED = {"steps": 20, "epochs": 1, "n_boot": 100, "eval_repeats": 1}
 #: --smoke-test on GlobalOpinionQA: a few countries with many questions (embedding every country takes minutes)
 SMOKE_COUNTRIES = ["Britain", "Mexico", "Nigeria", "Pakistan", "Russia", "United States"]
 
@@ -57,7 +59,8 @@ def prepare_trials(space: Any, data: NpbtlData, base: NpbtlConfig, paths: Any
     if missing:
         raise UserInputError(f"objective {missing[0]!r} is not an NP-BTL metric; valid: "
                              f"{', '.join(k for k in flat if k.startswith('val/') and k.count('/') == 1)}")
-    return base.to_dict(), data, {"BTL (no context)": (flat[objectives[0]], flat[objectives[1]])}
+    trial_base = {**base.to_dict(), **({"users": data.users} if data.users in ("countries", "respondents") else {})}
+    return trial_base, data, {"BTL (no context)": (flat[objectives[0]], flat[objectives[1]])}
 
 
 # ----------------------------------------------------------------------------- results table

@@ -32,6 +32,8 @@ class NpbtlConfig:
     users: Literal["countries", "respondents"] = _f(
         "countries", "GlobalOpinionQA users: countries, or simulated respondents sampled from a country's distributions")
     respondents_per_country: int = _f(20, "simulated respondents per country (users=respondents)")
+    heldout_by: Literal["country", "respondent"] = _f(
+        "country", "users=respondents: hold out whole countries (unseen cultures) or respondents within every country")
     margin: float = _f(DEFAULT_MARGIN, "users=countries: min share gap between two options that makes a pair")
     heldout_share: float = _f(0.2, "share of users (countries; for respondents their countries) held out as unseen test users")
     val_share: float = _f(0.15, "share of users (countries) for validation, disjoint from train and test")
@@ -62,7 +64,8 @@ class NpbtlConfig:
 
     def validate(self) -> NpbtlConfig:
         """Raise ``UserInputError`` naming the bad field, its value and what is valid."""
-        choices = {"objective": ("npbtl",), "model": MODEL_KINDS, "users": USERS, "features": FEATURES}
+        choices = {"objective": ("npbtl",), "model": MODEL_KINDS, "users": USERS, "features": FEATURES,
+                   "heldout_by": ("country", "respondent")}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise UserInputError(f"{name}={getattr(self, name)!r} is invalid; valid: {', '.join(valid)}")

@@ -28,7 +28,7 @@ from raysearch.train.npbtl_config import NpbtlConfig
 
 SPLITS = ("train", "val", "test")
 #: Options of a search space's ``fixed`` block that shape the data (they are also config fields).
-DATA_KEYS = ("users", "respondents_per_country", "heldout_share", "val_share", "margin", "synthetic_users")
+DATA_KEYS = ("users", "respondents_per_country", "heldout_by", "heldout_share", "val_share", "margin", "synthetic_users")
 SOURCES = "goqa (bundled GlobalOpinionQA slice), a GlobalOpinionQA .json file, or synthetic (two-type users)"
 SYNTHETIC_PAIRS_PER_USER = 40
 
@@ -103,7 +103,14 @@ def _goqa_records(source: str, communities: list[str] | None, cfg: NpbtlConfig, 
     if not kept:
         raise UserInputError(f"no country in {goqa.source} has users with >= {need} pairs; lower --n-target / "
                              f"--max-context{' or --margin' if cfg.users == 'countries' else ''}, or pick other communities")
-    return [p for p in pairs if p.community in set(kept)], split_names(kept, cfg, seed=seed, what="countries")
+    pairs = [p for p in pairs if p.community in set(kept)]
+    if cfg.users == "respondents" and cfg.heldout_by == "respondent":
+        side: dict[str, str] = {}
+        for c in kept:  # every country's respondents split alike: unseen people from seen countries
+            side.update(split_names(sorted({user_of(p) for p in pairs if p.community == c}), cfg, seed=seed,
+                                    what=f"respondents of {c}"))
+        return pairs, side
+    return pairs, {c: s for c, s in split_names(kept, cfg, seed=seed, what="countries").items()}
 
 
 def _text_cache(records: dict[str, list[PairRecord]], cfg: NpbtlConfig) -> tuple[torch.Tensor, dict[str, int], dict[str, tuple[torch.Tensor, torch.Tensor]]]:
@@ -172,7 +179,8 @@ def prepare(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, see
     if source != "goqa" and not Path(source).suffix.startswith(".json"):
         raise UserInputError(f"NP-BTL data {source!r} is unknown; valid: {SOURCES}")
     pairs, side = _goqa_records(source, communities, cfg, seed=seed, notes=notes)
-    split = {s: [p for p in pairs if side[p.community] == s] for s in SPLITS}
+    by = user_of if cfg.users == "respondents" and cfg.heldout_by == "respondent" else (lambda p: p.community)
+    split = {s: [p for p in pairs if side[by(p)] == s] for s in SPLITS}
     emb, text_rows, rows = _text_cache(split, cfg)
     notes.append(f"embedded {len(text_rows)} distinct texts once with {cfg.backbone} ({cfg.features} features, "
                  f"D={emb.shape[1] * rows['train'][0].shape[1]})")

@@ -134,10 +134,24 @@ def test_respondents_are_seeded_and_answer_from_their_country():
     assert len(pairs_by_user(a)) == 6 and len(answer) == 3 * sum(n_q.values())
 
 
+@pytest.mark.parametrize("heldout_by", ["country", "respondent"])
+def test_respondent_users_split_by_country_or_by_respondent(tiny_backbone, heldout_by):
+    cfg = NpbtlConfig(**TINY, backbone=tiny_backbone, max_length=16, users="respondents", respondents_per_country=5,
+                      heldout_by=heldout_by, heldout_share=0.2, val_share=0.2)
+    data, _ = prepare("goqa", COUNTRIES[:4], cfg, seed=0)
+    users = {s: set(pairs_by_user(data.records[s])) for s in ("train", "val", "test")}
+    assert users["test"] and not users["train"] & users["test"] and not users["train"] & users["val"]
+    countries = {s: {u.split("#")[0] for u in users[s]} for s in users}
+    if heldout_by == "country":
+        assert not countries["train"] & countries["test"]
+    else:  # unseen respondents of every (seen) country
+        assert countries["train"] == countries["test"] == countries["val"] == set(COUNTRIES[:4])
+
+
 def test_bad_inputs_are_one_line_errors(synth):
     cfg, _ = synth
     bad = [dict(heads=3), dict(lr=0.0), dict(heldout_share=0.6, val_share=0.5), dict(model="gpt"),
-           dict(users="people"), dict(max_context=-1), dict(steps=0)]
+           dict(users="people"), dict(heldout_by="city"), dict(max_context=-1), dict(steps=0)]
     for kw in bad:
         with pytest.raises(UserInputError) as e:
             replace(cfg, **kw).validate()

@@ -34,6 +34,8 @@ class NpbtlConfig:
     respondents_per_country: int = _f(20, "simulated respondents per country (users=respondents)")
     heldout_by: Literal["country", "respondent"] = _f(
         "country", "users=respondents: hold out whole countries (unseen cultures) or respondents within every country")
+    min_countries: int = _f(
+        1, "keep only questions asked in at least this many countries (shared questions let a context reveal a culture)")
     margin: float = _f(DEFAULT_MARGIN, "users=countries: min share gap between two options that makes a pair")
     heldout_share: float = _f(0.2, "share of users (countries; for respondents their countries) held out as unseen test users")
     val_share: float = _f(0.15, "share of users (countries) for validation, disjoint from train and test")
@@ -69,7 +71,7 @@ class NpbtlConfig:
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise UserInputError(f"{name}={getattr(self, name)!r} is invalid; valid: {', '.join(valid)}")
-        for name in ("respondents_per_country", "synthetic_users", "hidden", "latent_dim", "heads", "steps", "epochs",
+        for name in ("respondents_per_country", "min_countries", "synthetic_users", "hidden", "latent_dim", "heads", "steps", "epochs",
                      "batch_size", "n_target", "eval_repeats", "max_length", "n_boot", "log_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

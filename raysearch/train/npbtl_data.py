@@ -28,7 +28,7 @@ from raysearch.train.npbtl_config import NpbtlConfig
 
 SPLITS = ("train", "val", "test")
 #: Options of a search space's ``fixed`` block that shape the data (they are also config fields).
-DATA_KEYS = ("users", "respondents_per_country", "heldout_by", "heldout_share", "val_share", "margin", "synthetic_users")
+DATA_KEYS = ("users", "respondents_per_country", "heldout_by", "min_countries", "heldout_share", "val_share", "margin", "synthetic_users")
 SOURCES = "goqa (bundled GlobalOpinionQA slice), a GlobalOpinionQA .json file, or synthetic (two-type users)"
 SYNTHETIC_PAIRS_PER_USER = 40
 
@@ -87,7 +87,12 @@ def _goqa_records(source: str, communities: list[str] | None, cfg: NpbtlConfig, 
     """GlobalOpinionQA pairs of each kept country's users, and each country's split."""
     goqa = load_goqa(None if source == "goqa" else source)
     countries = check_communities(goqa, communities) if communities else sorted(goqa.communities)
-    recs = [r for r in goqa.records if r.community in set(countries)]
+    asked: dict[str, set[str]] = {}
+    for r in goqa.records:
+        asked.setdefault(r.group, set()).add(r.community)
+    recs = [r for r in goqa.records if r.community in set(countries) and len(asked[r.group]) >= cfg.min_countries]
+    if cfg.min_countries > 1:
+        notes.append(f"kept {len({r.group for r in recs})} questions asked in >= {cfg.min_countries} countries")
     if cfg.users == "countries":
         pairs = [p for r in recs for p in pairs_from_distribution(r, margin=cfg.margin)]
     else:

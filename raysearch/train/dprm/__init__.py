@@ -50,8 +50,7 @@ def prepare_trials(space: Any, data: DprmData, base: DprmConfig, paths: Any) -> 
                                                                                      dict[str, tuple[float, float]]]:
     """Trials share ``base`` and ``data``; baselines: the references' validation point in the space's objectives.
 
-    A reference that does not report an objective (the uniform distribution has no pairwise accuracy
-    other than ties) is left out of the baselines.
+    A reference that does not report an objective's metric is left out of the baselines.
     """
     metrics = [o.metric for o in space.objectives]
     baselines: dict[str, tuple[float, float]] = {}

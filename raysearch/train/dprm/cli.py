@@ -64,7 +64,7 @@ def fit(cfg: DprmConfig, data: DprmData, *, out: Path, workers: int, gpu: bool) 
     if (out / FINGERPRINT).exists() and (out / FINGERPRINT).read_text() == fp:
         print(f"[raysearch.train] reusing {out} (same config and data)", flush=True)
         return out
-    fit_with_ray(cfg, data, name="dprm", storage_path=str((out.parent / "ray").resolve()),  # type: ignore[arg-type]
+    fit_with_ray(cfg, data, name="dprm", storage_path=str((out.parent / "ray").resolve()),
                  num_workers=workers, use_gpu=gpu, out_dir=out)
     (out / FINGERPRINT).write_text(fp)
     return out

@@ -21,7 +21,7 @@ class DprmConfig(TrainConfig):
     ``batch_size`` counts *records* (prompts with all their options) per optimizer step, summed over workers.
     """
 
-    objective: Literal["dprm"] = field(  # type: ignore[assignment]
+    objective: Literal["dprm"] = field(
         default="dprm", metadata={"help": "loss family: dprm (distributional preference reward model)", "cli": False})
     lr: float | None = field(default=None, metadata={
         "help": f"AdamW learning rate (default {DEFAULT_LR}, as for BT: a new head and upper layers)"})

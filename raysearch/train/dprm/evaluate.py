@@ -67,7 +67,7 @@ def predict_distributions(
 
 
 def pair_accuracy(
-    predicted: Sequence[Sequence[float]], records: Sequence[DistributionRecord], pairs: Sequence[PairRecord],
+    predicted: Sequence[Sequence[float]] | Sequence[np.ndarray], records: Sequence[DistributionRecord], pairs: Sequence[PairRecord],
     *, n_boot: int, seed: int,
 ) -> CommunityMetrics | None:
     """Pairwise accuracy when each option's reward is its predicted share (ties wrong); None without pairs."""
@@ -83,12 +83,13 @@ def pair_accuracy(
 
 
 def split_metrics(
-    split: str, predicted: Sequence[Sequence[float]], records: Sequence[DistributionRecord],
+    split: str, predicted: Sequence[Sequence[float]] | Sequence[np.ndarray], records: Sequence[DistributionRecord],
     pairs: Sequence[PairRecord], *, n_boot: int, seed: int,
 ) -> dict[str, DistributionMetrics | CommunityMetrics]:
     """``{split: DistributionMetrics, split + "_pairs": CommunityMetrics}`` (the latter only with pairs)."""
     out: dict[str, DistributionMetrics | CommunityMetrics] = {
-        split: distribution_metrics(predicted, [r.distribution for r in records], [r.community for r in records],
+        split: distribution_metrics(predicted,  # type: ignore[arg-type]  # 1-D arrays are sequences of floats
+                                    [r.distribution for r in records], [r.community for r in records],
                                     groups=[r.group for r in records], n_boot=n_boot, seed=seed)}
     acc = pair_accuracy(predicted, records, pairs, n_boot=n_boot, seed=seed)
     if acc is not None:

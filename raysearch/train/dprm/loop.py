@@ -20,14 +20,27 @@ import torch
 from raysearch.metrics.accuracy import CommunityMetrics
 from raysearch.metrics.distribution import DistributionMetrics
 from raysearch.models.backbone import load_reward_model, resolve_backbone
+from raysearch.models.scoring import unwrap
 from raysearch.models.text import TokenCache
 from raysearch.objectives.dprm import beta_dirichlet_smooth, dprm_loss, pad_distributions
-from raysearch.train.checkpoint import MODEL_DIR, load_trainer_state, read_meta, rng_state, save_checkpoint, set_rng_state
+from raysearch.train.checkpoint import (
+    MODEL_DIR,
+    load_trainer_state,
+    read_meta,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from raysearch.train.dprm.config import DprmConfig
 from raysearch.train.dprm.data import DprmData
-from raysearch.train.dprm.evaluate import flatten, metrics_from_dict, predict_distributions, record_text_ids, split_metrics
+from raysearch.train.dprm.evaluate import (
+    flatten,
+    metrics_from_dict,
+    predict_distributions,
+    record_text_ids,
+    split_metrics,
+)
 from raysearch.train.loop import LoopResult, Reporter, _device, _freeze_lower_layers, _gather, _log, _world
-from raysearch.models.scoring import unwrap
 
 
 def _targets(cfg: DprmConfig, data: DprmData) -> tuple[torch.Tensor, torch.Tensor]:

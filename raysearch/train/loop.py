@@ -158,6 +158,39 @@ def _log(rank: int, msg: str) -> None:
         sys.stdout.flush()
 
 
+def _optimization(
+    model: torch.nn.Module, cfg: Any, total_steps: int, *, state: dict[str, Any] | None, rank: int, world: int,
+    dev: torch.device, resume_from: str | None,
+) -> tuple[list[torch.nn.Parameter], torch.optim.Optimizer, Any, int, torch.nn.Module]:
+    """AdamW with linear warm-up then decay, restored from ``state`` on resume, and the (DDP) model to train.
+
+    Returns ``(params, optimizer, scheduler, start_epoch, train_model)``; shared by every
+    backbone-based loop (BT/SCPO here, DPRM in ``raysearch.train.dprm``).
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    warm = max(1, int(cfg.warmup_ratio * total_steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total_steps - s) / max(1, total_steps - warm)))
+    )
+    start_epoch = 0
+    if state is not None:
+        if state.get("module") is not None:
+            unwrap(model).load_state_dict(state["module"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch = state["epoch"]
+        set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
+        _log(rank, f"resumed from {resume_from} at epoch {start_epoch}/{cfg.epochs}")
+    train_model: torch.nn.Module = model
+    if world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=False
+        )
+    train_model.train()
+    return params, opt, sched, start_epoch, train_model
+
+
 def run_training(
     cfg: TrainConfig, data: TrainData, *, device: torch.device | str | None = None,
     reporter: Reporter | None = None, resume_from: str | None = None, workdir: str | None = None,
@@ -205,29 +238,10 @@ def run_training(
 
     c_ids, r_ids = pair_text_ids(cache, pairs, conditioned=cfg.condition_on_community)
     _freeze_lower_layers(model, cfg.freeze_layers)
-    params = [p for p in model.parameters() if p.requires_grad]
     steps_per_epoch = math.ceil(len(pairs) / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
-    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    warm = max(1, int(cfg.warmup_ratio * total_steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total_steps - s) / max(1, total_steps - warm)))
-    )
-    start_epoch = 0
-    if state is not None:
-        if state.get("module") is not None:
-            unwrap(model).load_state_dict(state["module"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start_epoch = state["epoch"]
-        set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
-        _log(rank, f"resumed from {resume_from} at epoch {start_epoch}/{cfg.epochs}")
-    train_model: torch.nn.Module = model
-    if world > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=False
-        )
-    train_model.train()
+    params, opt, sched, start_epoch, train_model = _optimization(
+        model, cfg, total_steps, state=state, rank=rank, world=world, dev=dev, resume_from=resume_from)
     flat: dict[str, float] = {}
     metrics: dict[str, CommunityMetrics] = {}
     ckpt: str | None = None

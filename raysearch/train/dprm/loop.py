@@ -20,7 +20,6 @@ import torch
 from raysearch.metrics.accuracy import CommunityMetrics
 from raysearch.metrics.distribution import DistributionMetrics
 from raysearch.models.backbone import load_reward_model, resolve_backbone
-from raysearch.models.scoring import unwrap
 from raysearch.models.text import TokenCache
 from raysearch.objectives.dprm import beta_dirichlet_smooth, dprm_loss, pad_distributions
 from raysearch.train.checkpoint import (
@@ -29,7 +28,6 @@ from raysearch.train.checkpoint import (
     read_meta,
     rng_state,
     save_checkpoint,
-    set_rng_state,
 )
 from raysearch.train.dprm.config import DprmConfig
 from raysearch.train.dprm.data import DprmData
@@ -40,7 +38,16 @@ from raysearch.train.dprm.evaluate import (
     record_text_ids,
     split_metrics,
 )
-from raysearch.train.loop import LoopResult, Reporter, _device, _freeze_lower_layers, _gather, _log, _world
+from raysearch.train.loop import (
+    LoopResult,
+    Reporter,
+    _device,
+    _freeze_lower_layers,
+    _gather,
+    _log,
+    _optimization,
+    _world,
+)
 
 
 def _targets(cfg: DprmConfig, data: DprmData) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,30 +102,11 @@ def run_loop(
     target, mask = _targets(cfg, data)
 
     _freeze_lower_layers(model, cfg.freeze_layers)
-    params = [p for p in model.parameters() if p.requires_grad]
     n = len(data.train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = steps_per_epoch * cfg.epochs
-    opt = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-    warm = max(1, int(cfg.warmup_ratio * total_steps))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / warm, max(0.0, (total_steps - s) / max(1, total_steps - warm)))
-    )
-    start_epoch = 0
-    if state is not None:
-        if state.get("module") is not None:
-            unwrap(model).load_state_dict(state["module"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start_epoch = state["epoch"]
-        set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
-        _log(rank, f"resumed from {resume_from} at epoch {start_epoch}/{cfg.epochs}")
-    train_model: torch.nn.Module = model
-    if world > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=False
-        )
-    train_model.train()
+    params, opt, sched, start_epoch, train_model = _optimization(
+        model, cfg, total_steps, state=state, rank=rank, world=world, dev=dev, resume_from=resume_from)
     flat: dict[str, float] = {}
     metrics: dict[str, DistributionMetrics | CommunityMetrics] = {}
     ckpt: str | None = None

@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", default="countries", choices=("countries", "respondents"))
     p.add_argument("--heldout-by", default="country", choices=("country", "respondent"))
     p.add_argument("--min-countries", type=int, default=1, help="keep questions asked in >= this many countries")
+    p.add_argument("--pairs", default="all", choices=("all", "contested"),
+                   help="all pairs, or only those the training countries order both ways")
+    p.add_argument("--latent-dim", type=int, default=NpbtlConfig.latent_dim)
+    p.add_argument("--weight-decay", type=float, default=NpbtlConfig.weight_decay)
+    p.add_argument("--epochs", type=int, default=NpbtlConfig.epochs)
     p.add_argument("--features", default="joint", choices=("joint", "concat"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
@@ -38,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = NpbtlConfig(users=a.users, heldout_by=a.heldout_by, min_countries=a.min_countries, features=a.features,
+                      pairs=a.pairs, latent_dim=a.latent_dim, weight_decay=a.weight_decay, epochs=a.epochs,
                       seed=a.seed).validate()
     t0 = time.perf_counter()
     data, notes = prepare(a.data, None, cfg, seed=cfg.seed)
@@ -50,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         results[kind] = heldout_intervals(json.loads((Path(res.checkpoint) / META_FILE).read_text()))
         print(f"{kind}: {time.perf_counter() - t:.0f} s", flush=True)
     table = markdown_table(results, caption=f"Held-out accuracy (%), {a.data}, users={a.users}, "
-                                            f"held out by {a.heldout_by}, min_countries={a.min_countries}.")
+                                            f"held out by {a.heldout_by}, min_countries={a.min_countries}, pairs={a.pairs}.")
     print(table + f"\nwall time {time.perf_counter() - t0:.0f} s")
     return 0
 

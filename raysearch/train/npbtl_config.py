@@ -14,6 +14,7 @@ from raysearch.objectives.npbtl import DEFAULT_KL_WEIGHT
 
 USERS = ("countries", "respondents")
 FEATURES = ("joint", "concat")
+PAIRS = ("all", "contested")
 
 
 def _f(default: Any, help: str, **kw: Any) -> Any:
@@ -36,6 +37,9 @@ class NpbtlConfig:
         "country", "users=respondents: hold out whole countries (unseen cultures) or respondents within every country")
     min_countries: int = _f(
         1, "keep only questions asked in at least this many countries (shared questions let a context reveal a culture)")
+    pairs: Literal["all", "contested"] = _f(
+        "all", "users=countries: all of a country's pairs, or only contested ones (pairs the training countries "
+               "order both ways; chosen without looking at held-out labels) - where a context can reveal a culture")
     margin: float = _f(DEFAULT_MARGIN, "users=countries: min share gap between two options that makes a pair")
     heldout_share: float = _f(0.2, "share of users (countries; for respondents their countries) held out as unseen test users")
     val_share: float = _f(0.15, "share of users (countries) for validation, disjoint from train and test")
@@ -67,7 +71,7 @@ class NpbtlConfig:
     def validate(self) -> NpbtlConfig:
         """Raise ``UserInputError`` naming the bad field, its value and what is valid."""
         choices = {"objective": ("npbtl",), "model": MODEL_KINDS, "users": USERS, "features": FEATURES,
-                   "heldout_by": ("country", "respondent")}
+                   "heldout_by": ("country", "respondent"), "pairs": PAIRS}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise UserInputError(f"{name}={getattr(self, name)!r} is invalid; valid: {', '.join(valid)}")
@@ -84,6 +88,8 @@ class NpbtlConfig:
             raise UserInputError(f"lr={self.lr} is invalid; it must be > 0, e.g. 3e-3")
         if self.kl_weight < 0 or self.weight_decay < 0:
             raise UserInputError(f"kl_weight={self.kl_weight}, weight_decay={self.weight_decay}: both must be >= 0")
+        if self.pairs == "contested" and self.users != "countries":
+            raise UserInputError("pairs=contested applies to users=countries; simulated respondents use all their pairs")
         if not 0 <= self.margin < 1:
             raise UserInputError(f"margin={self.margin} is invalid; it must be in [0, 1)")
         for name in ("heldout_share", "val_share"):

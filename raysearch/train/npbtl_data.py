@@ -28,7 +28,7 @@ from raysearch.train.npbtl_config import NpbtlConfig
 
 SPLITS = ("train", "val", "test")
 #: Options of a search space's ``fixed`` block that shape the data (they are also config fields).
-DATA_KEYS = ("users", "respondents_per_country", "heldout_by", "min_countries", "heldout_share", "val_share", "margin", "synthetic_users")
+DATA_KEYS = ("users", "pairs", "respondents_per_country", "heldout_by", "min_countries", "heldout_share", "val_share", "margin", "synthetic_users")
 SOURCES = "goqa (bundled GlobalOpinionQA slice), a GlobalOpinionQA .json file, or synthetic (two-type users)"
 SYNTHETIC_PAIRS_PER_USER = 40
 
@@ -118,6 +118,44 @@ def _goqa_records(source: str, communities: list[str] | None, cfg: NpbtlConfig, 
     return pairs, {c: s for c, s in split_names(kept, cfg, seed=seed, what="countries").items()}
 
 
+def pair_key(p: PairRecord) -> tuple[str, str, str]:
+    """A pair's options, unordered: (prompt, a, b) with a < b, the same key whichever option a user chose."""
+    a, b = sorted((p.chosen, p.rejected))
+    return p.prompt, a, b
+
+
+def contested_split(split: dict[str, list[PairRecord]], cfg: NpbtlConfig,
+                    notes: list[str]) -> dict[str, list[PairRecord]]:
+    """Keep only pairs the *training* users order both ways; drop users left with too few of them.
+
+    A pair every training country orders alike carries no information about a user's culture, so
+    neither a context of it nor a target on it can show steering. Which pairs are contested is
+    decided from training users' labels alone: a held-out user's own choices never pick its pairs.
+    Held-out users need ``min_pairs`` contested pairs (20 targets + the largest context); training
+    users need ``n_target + 1`` (the sampler shortens their contexts).
+    """
+    seen: dict[tuple[str, str, str], set[bool]] = {}
+    for p in split["train"]:
+        seen.setdefault(pair_key(p), set()).add(p.chosen < p.rejected)
+    contested = {k for k, sides in seen.items() if len(sides) == 2}
+    out: dict[str, list[PairRecord]] = {}
+    for s, recs in split.items():
+        kept = [p for p in recs if pair_key(p) in contested]
+        need = cfg.n_target + 1 if s == "train" else min_pairs(cfg)
+        counts = {u: len(ix) for u, ix in pairs_by_user(kept).items()}
+        users = {u for u, n in counts.items() if n >= need}
+        dropped = len(pairs_by_user(recs)) - len(users)
+        out[s] = [p for p in kept if user_of(p) in users]
+        if not users:
+            raise UserInputError(f"pairs=contested leaves no {s} user with >= {need} contested pairs; lower "
+                                 f"--n-target / --max-context or --margin, or use --pairs all")
+        notes.append(f"contested pairs, {s}: {len(out[s])} of {len(recs)} pairs kept, {len(users)} users "
+                     f"({dropped} dropped with fewer than {need})")
+    notes.append(f"{len(contested)} of {len(seen)} training option pairs are contested (ordered both ways by "
+                 f"training countries)")
+    return out
+
+
 def _text_cache(records: dict[str, list[PairRecord]], cfg: NpbtlConfig) -> tuple[torch.Tensor, dict[str, int], dict[str, tuple[torch.Tensor, torch.Tensor]]]:
     """Embed every distinct text once; standardize each dimension over the distinct texts."""
     keys: dict[str, tuple[str, str | None]] = {}
@@ -160,6 +198,8 @@ def prepare(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, see
     cfg.validate()
     notes: list[str] = []
     if source == "synthetic":
+        if cfg.pairs != "all":
+            raise UserInputError(f"pairs={cfg.pairs} applies to GlobalOpinionQA countries; --data synthetic uses all pairs")
         if communities:
             raise UserInputError("--communities does not apply to --data synthetic (its users are two hidden types)")
         pairs = synthetic_pairs(n_users=cfg.synthetic_users, pairs_per_user=SYNTHETIC_PAIRS_PER_USER, seed=seed)
@@ -186,6 +226,8 @@ def prepare(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, see
     pairs, side = _goqa_records(source, communities, cfg, seed=seed, notes=notes)
     by = user_of if cfg.users == "respondents" and cfg.heldout_by == "respondent" else (lambda p: p.community)
     split = {s: [p for p in pairs if side[by(p)] == s] for s in SPLITS}
+    if cfg.pairs == "contested":
+        split = contested_split(split, cfg, notes)
     emb, text_rows, rows = _text_cache(split, cfg)
     notes.append(f"embedded {len(text_rows)} distinct texts once with {cfg.backbone} ({cfg.features} features, "
                  f"D={emb.shape[1] * rows['train'][0].shape[1]})")

@@ -194,3 +194,40 @@ def test_fit_with_ray_two_workers(synth, tmp_path):
     assert {f"test/acc_ctx{c}" for c in EVAL_CONTEXT_SIZES} <= set(res.flat)
     model = load_model(res.checkpoint)
     assert isinstance(model, torch.nn.Module) and not model.training
+
+
+def _pair(user: str, q: int, a: str, b: str, a_wins: bool):
+    from raysearch.data.records import PairRecord
+
+    c, r = (a, b) if a_wins else (b, a)
+    return PairRecord(prompt=f"q{q}", chosen=c, rejected=r, community=user, group=f"q{q}")
+
+
+def test_contested_pairs_are_picked_from_training_labels_only():
+    from raysearch.train.npbtl_data import contested_split
+
+    cfg = NpbtlConfig(n_target=2, max_context=1)  # held-out users need 2 + 10 (largest eval context) pairs
+    # q0..q11: the two training users disagree; q12, q13: they agree
+    train = [_pair(u, q, "x", "y", u == "A" or q >= 12) for u in "AB" for q in range(14)]
+    test = [_pair("T", q, "x", "y", True) for q in range(14)]
+    flipped = [_pair("T", q, "x", "y", False) for q in range(14)]  # the held-out labels must not pick its pairs
+    notes: list[str] = []
+    out = contested_split({"train": train, "val": test, "test": test}, cfg, notes)
+    contested = [f"q{q}" for q in range(12)]
+    assert sorted({p.prompt for p in out["train"]}) == sorted(contested) and len(out["train"]) == 24
+    assert [p.prompt for p in out["test"]] == contested
+    again = contested_split({"train": train, "val": flipped, "test": flipped}, cfg, [])
+    assert [p.prompt for p in again["test"]] == contested
+    assert any("12 of 14 training option pairs are contested" in n for n in notes)
+    # a held-out user with too few contested pairs is dropped; none left is one clear line
+    with pytest.raises(UserInputError, match="leaves no test user with >= 12 contested pairs") as e:
+        contested_split({"train": train, "val": test, "test": test[1:]}, cfg, [])
+    assert "\n" not in str(e.value)
+
+
+def test_contested_pairs_reject_synthetic_and_respondents(synth):
+    cfg, _ = synth
+    with pytest.raises(UserInputError, match="pairs=contested applies to users=countries"):
+        replace(cfg, pairs="contested", users="respondents").validate()
+    with pytest.raises(UserInputError, match="--data synthetic uses all pairs"):
+        prepare("synthetic", None, replace(cfg, pairs="contested"), seed=0)

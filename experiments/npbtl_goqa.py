@@ -1,9 +1,13 @@
 """NP-BTL vs BTL vs DPL on GlobalOpinionQA users, bare (no Ray): held-out accuracy against context size.
 
 The same data, loop and table as ``python -m raysearch.train npbtl``, without Ray Train, so the three
-models run in one process on features embedded once. Numbers: docs/npbtl.md.
+models run in one process on features embedded once. With several ``--seeds`` each seed is its own
+split of countries (and model init); the table pools the held-out countries of all splits, with
+95% intervals from a bootstrap over countries (a country held out by two splits counts as one group)
+and the gain over no context paired on the same target pairs. Numbers: docs/npbtl.md.
 
     python experiments/npbtl_goqa.py                                   # users = countries, held-out countries
+    python experiments/npbtl_goqa.py --pairs contested --seeds 0 1 2 3 4
     python experiments/npbtl_goqa.py --users respondents               # simulated respondents, held-out countries
     python experiments/npbtl_goqa.py --users respondents --heldout-by respondent
     python experiments/npbtl_goqa.py --min-countries 10                # only questions asked in >= 10 countries
@@ -17,12 +21,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from raysearch.train.npbtl import heldout_intervals, markdown_table
+from raysearch.data.tasks import EVAL_CONTEXT_SIZES
+from raysearch.metrics.accuracy import Interval, bootstrap_accuracy
+from raysearch.train.npbtl import markdown_table
 from raysearch.train.npbtl_config import NpbtlConfig
 from raysearch.train.npbtl_data import prepare
-from raysearch.train.npbtl_loop import META_FILE, run_loop
+from raysearch.train.npbtl_loop import eval_task_sets, load_model, run_loop, score_tasks
+
+KINDS = ("npbtl", "btl", "dpl")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,31 +42,57 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-countries", type=int, default=1, help="keep questions asked in >= this many countries")
     p.add_argument("--pairs", default="all", choices=("all", "contested"),
                    help="all pairs, or only those the training countries order both ways")
-    p.add_argument("--latent-dim", type=int, default=NpbtlConfig.latent_dim)
-    p.add_argument("--weight-decay", type=float, default=NpbtlConfig.weight_decay)
-    p.add_argument("--epochs", type=int, default=NpbtlConfig.epochs)
+    p.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON",
+                   help="any other NpbtlConfig field, e.g. latent_dim=2 epochs=6 eval_repeats=16")
     p.add_argument("--features", default="joint", choices=("joint", "concat"))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split of countries (and model init) per seed")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--out", type=Path, default=Path("runs/npbtl-bare"))
+    p.add_argument("--out", type=Path, default=Path("runs/npbtl_goqa"))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    cfg = NpbtlConfig(users=a.users, heldout_by=a.heldout_by, min_countries=a.min_countries, features=a.features,
-                      pairs=a.pairs, latent_dim=a.latent_dim, weight_decay=a.weight_decay, epochs=a.epochs,
-                      seed=a.seed).validate()
+    extra = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
     t0 = time.perf_counter()
-    data, notes = prepare(a.data, None, cfg, seed=cfg.seed)
-    print("\n".join(notes), f"\nprepared in {time.perf_counter() - t0:.0f} s: {data.size_table()}", flush=True)
-    results = {}
-    for kind in ("npbtl", "btl", "dpl"):
-        t = time.perf_counter()
-        res = run_loop(replace(cfg, model=kind), data, workdir=str(a.out / kind))
-        assert res.checkpoint is not None
-        results[kind] = heldout_intervals(json.loads((Path(res.checkpoint) / META_FILE).read_text()))
-        print(f"{kind}: {time.perf_counter() - t:.0f} s", flush=True)
-    table = markdown_table(results, caption=f"Held-out accuracy (%), {a.data}, users={a.users}, "
-                                            f"held out by {a.heldout_by}, min_countries={a.min_countries}, pairs={a.pairs}.")
-    print(table + f"\nwall time {time.perf_counter() - t0:.0f} s")
+    # per model and context size: correctness of every held-out target, its country, and per-seed gains
+    ok: dict[str, dict[int, list[np.ndarray]]] = {k: {c: [] for c in EVAL_CONTEXT_SIZES} for k in KINDS}
+    groups: list[str] = []
+    per_seed: dict[str, list[float]] = {k: [] for k in KINDS}
+    for seed in a.seeds:
+        cfg = NpbtlConfig(users=a.users, heldout_by=a.heldout_by, min_countries=a.min_countries, features=a.features,
+                          pairs=a.pairs, seed=seed, **extra).validate()
+        data, notes = prepare(a.data, None, cfg, seed=seed)
+        print(f"seed {seed}: " + "; ".join(notes) + f"\n  users/pairs: {data.size_table()}", flush=True)
+        tasks = eval_task_sets(data, "test", cfg)
+        for kind in KINDS:
+            t = time.perf_counter()
+            res = run_loop(replace(cfg, model=kind, log_every=10**9), data, workdir=str(a.out / f"seed{seed}" / kind))
+            assert res.checkpoint is not None
+            model = load_model(res.checkpoint)
+            for c, ts in tasks.items():
+                ok[kind][c].append(score_tasks(model, data, "test", ts, device=torch.device("cpu")).reshape(-1))
+            per_seed[kind].append(res.flat["test/acc_ctx10"] - res.flat["test/acc_ctx0"])
+            print(f"  {kind}: {time.perf_counter() - t:.0f} s, held-out accuracy " + " ".join(
+                f"{c}:{100 * res.flat[f'test/acc_ctx{c}']:.1f}" for c in EVAL_CONTEXT_SIZES), flush=True)
+        recs = data.records["test"]
+        groups += [recs[i].community for t in tasks[0] for i in t.target]
+    n_boot = 2000
+    results: dict[str, dict[int, Interval]] = {}
+    gains: dict[str, dict[int, Interval]] = {}
+    for kind in KINDS:
+        acc = {c: np.concatenate(v) for c, v in ok[kind].items()}
+        results[kind] = {c: bootstrap_accuracy(acc[c], groups=groups, n_boot=n_boot, seed=0) for c in acc}
+        gains[kind] = {c: bootstrap_accuracy(acc[c].astype(float) - acc[0], groups=groups, n_boot=n_boot, seed=0)
+                       for c in EVAL_CONTEXT_SIZES[1:]}
+    countries = len(set(groups))
+    caption = (f"Held-out accuracy (%), {a.data}, users={a.users}, held out by {a.heldout_by}, min_countries="
+               f"{a.min_countries}, pairs={a.pairs}{', ' + ' '.join(a.set) if a.set else ''}; {len(a.seeds)} split(s) "
+               f"(seeds {' '.join(map(str, a.seeds))}), {countries} distinct held-out countries, {len(groups)} target "
+               f"pairs per context size; 95% intervals: bootstrap over countries; gain paired on the same targets.")
+    table = markdown_table(results, caption=caption, gains={"npbtl": gains["npbtl"]})
+    seeds_line = "gain at 10 context pairs per split (points): " + "; ".join(
+        f"{k} " + " ".join(f"{100 * g:+.1f}" for g in v) for k, v in per_seed.items())
+    print(table + f"\n{seeds_line}\nwall time {time.perf_counter() - t0:.0f} s")
+    a.out.mkdir(parents=True, exist_ok=True)
+    (a.out / "table.md").write_text(table + f"\n{seeds_line}\n")
     return 0
 
 

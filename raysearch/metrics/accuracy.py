@@ -34,7 +34,7 @@ class Interval:
 def bootstrap_accuracy(
     correct: np.ndarray, *, groups: Sequence[str] | None = None, n_boot: int = 1000, seed: int = 0
 ) -> Interval:
-    """Accuracy of a boolean array with a 95% bootstrap interval.
+    """Accuracy of a boolean array (or the mean of any per-item values, e.g. paired differences) with a 95% bootstrap interval.
 
     With ``groups`` (e.g. the question of each pair) whole groups are resampled — pairs of one
     question are not independent, so this gives the honest, wider interval.

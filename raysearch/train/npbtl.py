@@ -73,27 +73,48 @@ def heldout_intervals(meta: dict[str, Any]) -> dict[int, Interval]:
     return out
 
 
-def table_rows(results: dict[str, dict[int, Interval]]) -> tuple[list[str], list[list[str]], list[list[str]]]:
-    """The paper's layout: header, accuracy rows (model, % per context size), 95% interval rows."""
+def heldout_gains(meta: dict[str, Any]) -> dict[int, Interval]:
+    """Held-out accuracy gain over no context, per context size > 0, on the same target pairs (paired bootstrap)."""
+    out = {}
+    for c in EVAL_CONTEXT_SIZES[1:]:
+        e = meta["metrics"][f"test/ctx{c}"]["extra"]
+        if "gain" in e:
+            out[c] = Interval(e["gain"], e["gain_low"], e["gain_high"], int(e["n"]))
+    return out
+
+
+def table_rows(results: dict[str, dict[int, Interval]], gains: dict[str, dict[int, Interval]] | None = None,
+               ) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    """The paper's layout: header, accuracy rows (model, % per context size), 95% interval rows.
+
+    ``gains`` (model -> context size -> gain over size 0) adds one row per model: the gain in
+    points with its paired 95% interval.
+    """
     head = ["model"] + [str(c) for c in EVAL_CONTEXT_SIZES]
     acc = [[NAMES.get(k, k)] + [f"{100 * r[c].value:.1f}" for c in EVAL_CONTEXT_SIZES] for k, r in results.items()]
     ci = [[NAMES.get(k, k) + " 95%"] + [f"{100 * r[c].low:.1f}–{100 * r[c].high:.1f}" for c in EVAL_CONTEXT_SIZES]
           for k, r in results.items()]
+    for k, g in (gains or {}).items():
+        ci.append([NAMES.get(k, k) + " gain vs 0 (95%)"] + ["—"] + [
+            f"{100 * g[c].value:+.1f} ({100 * g[c].low:+.1f}, {100 * g[c].high:+.1f})" if c in g else "—"
+            for c in EVAL_CONTEXT_SIZES[1:]])
     return head, acc, ci
 
 
-def markdown_table(results: dict[str, dict[int, Interval]], *, caption: str) -> str:
-    head, acc, ci = table_rows(results)
+def markdown_table(results: dict[str, dict[int, Interval]], *, caption: str,
+                   gains: dict[str, dict[int, Interval]] | None = None) -> str:
+    head, acc, ci = table_rows(results, gains)
     lines = ["| context size | " + " | ".join(head[1:]) + " |", "|---" * len(head) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in acc + ci]
     return "\n".join(lines) + f"\n\n{caption}\n"
 
 
-def print_table(results: dict[str, dict[int, Interval]], *, title: str, caption: str) -> None:
+def print_table(results: dict[str, dict[int, Interval]], *, title: str, caption: str,
+                gains: dict[str, dict[int, Interval]] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    head, acc, ci = table_rows(results)
+    head, acc, ci = table_rows(results, gains)
     t = Table(title=title, caption=caption)
     t.add_column("context size")
     for h in head[1:]:
@@ -155,7 +176,9 @@ def run_cli(args: argparse.Namespace) -> int:
     fit_with_ray(model_cfg, data, name="npbtl", storage_path=str((out / "ray").resolve()), num_workers=args.workers,
                  use_gpu=args.gpu, out_dir=out / "npbtl")
     shutil.rmtree(out / "ray", ignore_errors=True)
-    results = {"npbtl": heldout_intervals(json.loads((out / "npbtl" / META_FILE).read_text()))}
+    npbtl_meta = json.loads((out / "npbtl" / META_FILE).read_text())
+    results = {"npbtl": heldout_intervals(npbtl_meta)}
+    gains = {"npbtl": heldout_gains(npbtl_meta)}
     for kind in ("btl", "dpl"):
         print(f"[raysearch.train] baseline {NAMES[kind]} (bare loop, no Ray)", flush=True)
         res = run_loop(replace(cfg, model=kind, stochastic=False), data, workdir=str(out / f".{kind}-work"))
@@ -169,11 +192,15 @@ def run_cli(args: argparse.Namespace) -> int:
     n_test = data.size_table()[2][1]
     caption = (f"Held-out accuracy (%) on target pairs of {n_test} unseen test {users} ({args.data}), against the "
                f"number of context pairs; 95% interval: bootstrap over users. Ties count wrong.")
-    print_table(results, title="NP-BTL vs BTL vs DPL: held-out accuracy against context size", caption=caption)
-    (out / "table.md").write_text(markdown_table(results, caption=caption) + f"\nWall time: {minutes:.1f} min.\n")
+    caption += " Gain: accuracy minus accuracy with no context on the same targets (paired bootstrap over users)."
+    print_table(results, title="NP-BTL vs BTL vs DPL: held-out accuracy against context size", caption=caption,
+                gains=gains)
+    (out / "table.md").write_text(markdown_table(results, caption=caption, gains=gains)
+                                  + f"\nWall time: {minutes:.1f} min.\n")
     (out / "results.json").write_text(json.dumps({
         "data": args.data, "users": data.users, "config": cfg.to_dict(), "notes": notes, "wall_min": minutes,
-        "accuracy": {k: {str(c): iv.__dict__ for c, iv in r.items()} for k, r in results.items()}}, indent=2))
+        "accuracy": {k: {str(c): iv.__dict__ for c, iv in r.items()} for k, r in results.items()},
+        "gain_vs_no_context": {k: {str(c): iv.__dict__ for c, iv in r.items()} for k, r in gains.items()}}, indent=2))
     print(f"Models: {out / 'npbtl'}, {out / 'btl'}, {out / 'dpl'} (raysearch.train.npbtl.load_model); "
           f"table: {out / 'table.md'}; {minutes:.1f} min")
     return 0

@@ -50,7 +50,7 @@ class NpbtlConfig:
     stochastic: bool = _f(False, "Gaussian z with a KL term (conditional VAE) instead of a deterministic z")
     kl_weight: float = _f(DEFAULT_KL_WEIGHT, "weight of KL(q(z|context) || N(0, I)) when stochastic")
     lr: float = _f(3e-3, "Adam learning rate (small MLPs on cached features)")
-    weight_decay: float = _f(0.0, "Adam weight decay (L2)")
+    weight_decay: float = _f(0.0, "AdamW (decoupled) weight decay; 0 is plain Adam")
     steps: int = _f(200, "optimizer steps per epoch")
     epochs: int = _f(3, "epochs: each ends with a validation pass and a checkpoint")
     batch_size: int = _f(64, "tasks per optimizer step, summed over all workers")

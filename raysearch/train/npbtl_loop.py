@@ -1,6 +1,6 @@
 """The NP-BTL training loop: pure torch, no Ray (runs bare or on Ray Train workers under DDP).
 
-Adam on ``npbtl_loss`` over freshly sampled task batches of the training users; every epoch
+AdamW on ``npbtl_loss`` over freshly sampled task batches of the training users; every epoch
 ends with accuracy against context size 0, 1, 3, 5, 10 on the validation users, a complete
 checkpoint and one report; the last epoch also scores the held-out (test) users. Each rank
 draws its own tasks from a generator seeded by ``(seed, rank, epoch)``, so a resume from an
@@ -53,7 +53,7 @@ def _log(rank: int, msg: str) -> None:
         sys.stdout.flush()
 
 
-def _eval_task_sets(data: NpbtlData, split: str, cfg: NpbtlConfig) -> dict[int, list[Task]]:
+def eval_task_sets(data: NpbtlData, split: str, cfg: NpbtlConfig) -> dict[int, list[Task]]:
     """Per context size, ``eval_repeats`` tasks per user; the same targets at every size, nested contexts."""
     recs = data.records[split]
     return {c: [t for r in range(cfg.eval_repeats) for t in eval_tasks(recs, context_size=c, n_target=cfg.n_target,
@@ -80,12 +80,15 @@ def evaluate_split(model: torch.nn.Module, data: NpbtlData, split: str, cfg: Npb
     """Accuracy of ``model`` on ``split``'s users against context size: metrics per size and flat values.
 
     ``metrics['{split}/ctx{c}']`` holds the per-community accuracy with intervals; its ``extra``
-    holds the pooled accuracy and its 95% interval (bootstrap over users). Flat keys:
-    ``{split}/acc_ctx{c}`` and ``{split}/acc_ctx5/<community>``.
+    holds the pooled accuracy and its 95% interval (bootstrap over users) and, for c > 0, the
+    *gain* over no context on the same target pairs (``gain``, ``gain_low``, ``gain_high``: a
+    paired bootstrap over users, so it is far tighter than the difference of two intervals).
+    Flat keys: ``{split}/acc_ctx{c}``, ``{split}/gain_ctx{c}`` and ``{split}/acc_ctx5/<community>``.
     """
-    task_sets = task_sets or _eval_task_sets(data, split, cfg)
+    task_sets = task_sets or eval_task_sets(data, split, cfg)
     recs = data.records[split]
     metrics, flat = {}, {}
+    base: tuple[list[tuple[str, tuple[int, ...]]], np.ndarray] | None = None
     for c, tasks in task_sets.items():
         correct = score_tasks(model, data, split, tasks, device=device)
         ok = correct.reshape(-1)
@@ -94,6 +97,13 @@ def evaluate_split(model: torch.nn.Module, data: NpbtlData, split: str, cfg: Npb
         iv = bootstrap_accuracy(ok, groups=users, n_boot=cfg.n_boot, seed=cfg.seed)
         m = community_metrics(ok, comms, groups=users, n_boot=cfg.n_boot, seed=cfg.seed)
         m.extra.update({"acc": iv.value, "low": iv.low, "high": iv.high, "n": float(iv.n), "users": float(len(set(users)))})
+        targets = [(t.user, t.target) for t in tasks]
+        if base is None:
+            base = (targets, ok)
+        elif base[0] == targets:  # the same target pairs as at the first size: a paired difference
+            g = bootstrap_accuracy(ok.astype(float) - base[1], groups=users, n_boot=cfg.n_boot, seed=cfg.seed)
+            m.extra.update({"gain": g.value, "gain_low": g.low, "gain_high": g.high})
+            flat[f"{split}/gain_ctx{c}"] = g.value
         metrics[f"{split}/ctx{c}"] = m
         flat[f"{split}/acc_ctx{c}"] = iv.value
         if c == PER_COMMUNITY_CONTEXT:
@@ -164,7 +174,7 @@ def run_loop(cfg: NpbtlConfig, data: NpbtlData, *, device: torch.device | str | 
     model_cfg = cfg.model_config(data.feature_dim)
     torch.manual_seed(cfg.seed)
     model = build_model(model_cfg).to(dev)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start = 0
     if state is not None:
         model.load_state_dict(state["model"])
@@ -178,7 +188,7 @@ def run_loop(cfg: NpbtlConfig, data: NpbtlData, *, device: torch.device | str | 
         train_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
     per_rank = math.ceil(cfg.batch_size / world)
-    task_sets = {s: _eval_task_sets(data, s, cfg) for s in ("val", "test")}
+    task_sets = {s: eval_task_sets(data, s, cfg) for s in ("val", "test")}
     _log(rank, f"{cfg.model}: {len(sampler.users)} training users, {len(data.records['train'])} pairs, "
                f"D={data.feature_dim}; {world} worker(s) x {per_rank} tasks per step")
     metrics: dict[str, CommunityMetrics] = {}

@@ -16,7 +16,7 @@ from raysearch.models import embed as embed_mod
 from raysearch.train import npbtl
 from raysearch.train.npbtl_config import NpbtlConfig
 from raysearch.train.npbtl_data import prepare
-from raysearch.train.npbtl_loop import _eval_task_sets, load_model, run_loop
+from raysearch.train.npbtl_loop import eval_task_sets, load_model, run_loop
 from raysearch.train.registry import config_from_dict, objective_module
 
 TINY = dict(synthetic_users=60, steps=6, epochs=2, batch_size=8, n_boot=50, eval_repeats=1, hidden=16, heads=2,
@@ -76,6 +76,13 @@ def test_metrics_keys_and_same_seed_same_metrics(synth, tmp_path):
     assert {"val/acc_ctx5/type0", "val/acc_ctx5/type1"} <= set(a.flat)
     assert "test/acc_ctx0" not in seen[0][0]  # held-out users are scored once, at the end
     assert _det(a.flat) == _det(b.flat)
+    # the gain over no context is paired on the same targets: exactly the difference of the accuracies
+    for c in EVAL_CONTEXT_SIZES[1:]:
+        gain = a.metrics[f"test/ctx{c}"].extra
+        assert a.flat[f"test/gain_ctx{c}"] == pytest.approx(a.flat[f"test/acc_ctx{c}"] - a.flat["test/acc_ctx0"])
+        assert gain["gain_low"] <= gain["gain"] <= gain["gain_high"]
+    btl = run_loop(replace(cfg, model="btl", epochs=1), data, workdir=str(tmp_path / "btl"))
+    assert all(btl.flat[f"test/gain_ctx{c}"] == 0 for c in EVAL_CONTEXT_SIZES[1:])  # BTL ignores the context
 
 
 def test_resume_from_epoch_1_equals_uninterrupted(synth, tmp_path):
@@ -113,7 +120,7 @@ def test_heldout_users_never_in_training_tasks_and_context_never_has_targets(syn
     for t in sampler.sample(200, rng):
         assert t.user in train_users and not set(t.context) & set(t.target)
     for split in ("val", "test"):
-        for c, tasks in _eval_task_sets(data, split, cfg).items():
+        for c, tasks in eval_task_sets(data, split, cfg).items():
             for t in tasks:
                 assert len(t.context) == c and not set(t.context) & set(t.target)
 

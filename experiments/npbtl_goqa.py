@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
                           pairs=a.pairs, seed=seed, **extra).validate()
         data, notes = prepare(a.data, None, cfg, seed=seed)
         print(f"seed {seed}: " + "; ".join(notes) + f"\n  users/pairs: {data.size_table()}", flush=True)
-        tasks = eval_task_sets(data, "test", cfg)
+        tasks = eval_task_sets(data.records["test"], cfg)
         for kind in KINDS:
             t = time.perf_counter()
             res = run_loop(replace(cfg, model=kind, log_every=10**9), data, workdir=str(a.out / f"seed{seed}" / kind))

@@ -131,13 +131,26 @@ def contested_split(split: dict[str, list[PairRecord]], cfg: NpbtlConfig,
     A pair every training country orders alike carries no information about a user's culture, so
     neither a context of it nor a target on it can show steering. Which pairs are contested is
     decided from training users' labels alone: a held-out user's own choices never pick its pairs.
+    A training user left with too few contested pairs is dropped, and so are the pairs only it made
+    contested (repeated until stable), so every kept pair is ordered both ways in the kept training data.
     Held-out users need ``min_pairs`` contested pairs (20 targets + the largest context); training
     users need ``n_target + 1`` (the sampler shortens their contexts).
     """
-    seen: dict[tuple[str, str, str], set[bool]] = {}
-    for p in split["train"]:
-        seen.setdefault(pair_key(p), set()).add(p.chosen < p.rejected)
-    contested = {k for k, sides in seen.items() if len(sides) == 2}
+    def contested_of(train: list[PairRecord]) -> tuple[set[tuple[str, str, str]], int]:
+        seen: dict[tuple[str, str, str], set[bool]] = {}
+        for p in train:
+            seen.setdefault(pair_key(p), set()).add(p.chosen < p.rejected)
+        return {k for k, sides in seen.items() if len(sides) == 2}, len(seen)
+
+    contested, n_seen = contested_of(split["train"])
+    train = split["train"]
+    while True:  # dropping a training user can leave a pair ordered one way only: repeat until stable
+        counts = {u: len(ix) for u, ix in pairs_by_user([p for p in train if pair_key(p) in contested]).items()}
+        train = [p for p in train if pair_key(p) in contested and counts.get(user_of(p), 0) >= cfg.n_target + 1]
+        again, _ = contested_of(train)
+        if again == contested:
+            break
+        contested = again
     out: dict[str, list[PairRecord]] = {}
     for s, recs in split.items():
         kept = [p for p in recs if pair_key(p) in contested]
@@ -151,9 +164,20 @@ def contested_split(split: dict[str, list[PairRecord]], cfg: NpbtlConfig,
                                  f"--n-target / --max-context or --margin, or use --pairs all")
         notes.append(f"contested pairs, {s}: {len(out[s])} of {len(recs)} pairs kept, {len(users)} users "
                      f"({dropped} dropped with fewer than {need})")
-    notes.append(f"{len(contested)} of {len(seen)} training option pairs are contested (ordered both ways by "
+    notes.append(f"{len(contested)} of {n_seen} training option pairs are contested (ordered both ways by "
                  f"training countries)")
     return out
+
+
+def goqa_split(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, seed: int,
+               notes: list[str]) -> dict[str, list[PairRecord]]:
+    """The GlobalOpinionQA users' pair records per split (train / val / test), before any embedding."""
+    if source != "goqa" and not Path(source).suffix.startswith(".json"):
+        raise UserInputError(f"NP-BTL data {source!r} is unknown; valid: {SOURCES}")
+    pairs, side = _goqa_records(source, communities, cfg, seed=seed, notes=notes)
+    by = user_of if cfg.users == "respondents" and cfg.heldout_by == "respondent" else (lambda p: p.community)
+    split = {s: [p for p in pairs if side[by(p)] == s] for s in SPLITS}
+    return contested_split(split, cfg, notes) if cfg.pairs == "contested" else split
 
 
 def _text_cache(records: dict[str, list[PairRecord]], cfg: NpbtlConfig) -> tuple[torch.Tensor, dict[str, int], dict[str, tuple[torch.Tensor, torch.Tensor]]]:
@@ -221,13 +245,7 @@ def prepare(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, see
             start += len(split[s])
         notes.append(f"synthetic: {len(users)} two-type users x {SYNTHETIC_PAIRS_PER_USER} pairs, h(x) = x")
         return NpbtlData(source="synthetic", users="synthetic", records=split, rows=rows, emb=emb, notes=notes), notes
-    if source != "goqa" and not Path(source).suffix.startswith(".json"):
-        raise UserInputError(f"NP-BTL data {source!r} is unknown; valid: {SOURCES}")
-    pairs, side = _goqa_records(source, communities, cfg, seed=seed, notes=notes)
-    by = user_of if cfg.users == "respondents" and cfg.heldout_by == "respondent" else (lambda p: p.community)
-    split = {s: [p for p in pairs if side[by(p)] == s] for s in SPLITS}
-    if cfg.pairs == "contested":
-        split = contested_split(split, cfg, notes)
+    split = goqa_split(source, communities, cfg, seed=seed, notes=notes)
     emb, text_rows, rows = _text_cache(split, cfg)
     notes.append(f"embedded {len(text_rows)} distinct texts once with {cfg.backbone} ({cfg.features} features, "
                  f"D={emb.shape[1] * rows['train'][0].shape[1]})")

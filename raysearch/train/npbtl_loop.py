@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from raysearch.data.records import PairRecord
 from raysearch.data.tasks import EVAL_CONTEXT_SIZES, Task, TaskSampler, collate, eval_tasks
 from raysearch.metrics.accuracy import CommunityMetrics, bootstrap_accuracy, community_metrics
 from raysearch.models.npbtl import NpbtlModelConfig, build_model
@@ -53,10 +54,9 @@ def _log(rank: int, msg: str) -> None:
         sys.stdout.flush()
 
 
-def eval_task_sets(data: NpbtlData, split: str, cfg: NpbtlConfig) -> dict[int, list[Task]]:
+def eval_task_sets(records: Sequence[PairRecord], cfg: NpbtlConfig) -> dict[int, list[Task]]:
     """Per context size, ``eval_repeats`` tasks per user; the same targets at every size, nested contexts."""
-    recs = data.records[split]
-    return {c: [t for r in range(cfg.eval_repeats) for t in eval_tasks(recs, context_size=c, n_target=cfg.n_target,
+    return {c: [t for r in range(cfg.eval_repeats) for t in eval_tasks(records, context_size=c, n_target=cfg.n_target,
                                                                        seed=cfg.seed * 1000 + r)]
             for c in EVAL_CONTEXT_SIZES}
 
@@ -85,7 +85,7 @@ def evaluate_split(model: torch.nn.Module, data: NpbtlData, split: str, cfg: Npb
     paired bootstrap over users, so it is far tighter than the difference of two intervals).
     Flat keys: ``{split}/acc_ctx{c}``, ``{split}/gain_ctx{c}`` and ``{split}/acc_ctx5/<community>``.
     """
-    task_sets = task_sets or eval_task_sets(data, split, cfg)
+    task_sets = task_sets or eval_task_sets(data.records[split], cfg)
     recs = data.records[split]
     metrics, flat = {}, {}
     base: tuple[list[tuple[str, tuple[int, ...]]], np.ndarray] | None = None
@@ -188,7 +188,7 @@ def run_loop(cfg: NpbtlConfig, data: NpbtlData, *, device: torch.device | str | 
         train_model = torch.nn.parallel.DistributedDataParallel(
             model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True)
     per_rank = math.ceil(cfg.batch_size / world)
-    task_sets = {s: eval_task_sets(data, s, cfg) for s in ("val", "test")}
+    task_sets = {s: eval_task_sets(data.records[s], cfg) for s in ("val", "test")}
     _log(rank, f"{cfg.model}: {len(sampler.users)} training users, {len(data.records['train'])} pairs, "
                f"D={data.feature_dim}; {world} worker(s) x {per_rank} tasks per step")
     metrics: dict[str, CommunityMetrics] = {}

@@ -120,7 +120,7 @@ def test_heldout_users_never_in_training_tasks_and_context_never_has_targets(syn
     for t in sampler.sample(200, rng):
         assert t.user in train_users and not set(t.context) & set(t.target)
     for split in ("val", "test"):
-        for c, tasks in eval_task_sets(data, split, cfg).items():
+        for c, tasks in eval_task_sets(data.records[split], cfg).items():
             for t in tasks:
                 assert len(t.context) == c and not set(t.context) & set(t.target)
 
@@ -226,6 +226,10 @@ def test_contested_pairs_are_picked_from_training_labels_only():
     again = contested_split({"train": train, "val": flipped, "test": flipped}, cfg, [])
     assert [p.prompt for p in again["test"]] == contested
     assert any("12 of 14 training option pairs are contested" in n for n in notes)
+    # C alone makes q12 contested but holds too few contested pairs (2 < 3): C is dropped, and q12 with it
+    extra = [_pair("C", 12, "x", "y", False), _pair("C", 0, "x", "y", True)]
+    out = contested_split({"train": train + extra, "val": test, "test": test}, cfg, [])
+    assert "C" not in {p.community for p in out["train"]} and [p.prompt for p in out["test"]] == contested
     # a held-out user with too few contested pairs is dropped; none left is one clear line
     with pytest.raises(UserInputError, match="leaves no test user with >= 12 contested pairs") as e:
         contested_split({"train": train, "val": test, "test": test[1:]}, cfg, [])

@@ -131,26 +131,15 @@ def contested_split(split: dict[str, list[PairRecord]], cfg: NpbtlConfig,
     A pair every training country orders alike carries no information about a user's culture, so
     neither a context of it nor a target on it can show steering. Which pairs are contested is
     decided from training users' labels alone: a held-out user's own choices never pick its pairs.
-    A training user left with too few contested pairs is dropped, and so are the pairs only it made
-    contested (repeated until stable), so every kept pair is ordered both ways in the kept training data.
+    The contested set comes from all training users' pairs, including users then dropped for
+    having too few contested pairs (so a kept pair's options may be absent from the kept training pairs).
     Held-out users need ``min_pairs`` contested pairs (20 targets + the largest context); training
     users need ``n_target + 1`` (the sampler shortens their contexts).
     """
-    def contested_of(train: list[PairRecord]) -> tuple[set[tuple[str, str, str]], int]:
-        seen: dict[tuple[str, str, str], set[bool]] = {}
-        for p in train:
-            seen.setdefault(pair_key(p), set()).add(p.chosen < p.rejected)
-        return {k for k, sides in seen.items() if len(sides) == 2}, len(seen)
-
-    contested, n_seen = contested_of(split["train"])
-    train = split["train"]
-    while True:  # dropping a training user can leave a pair ordered one way only: repeat until stable
-        counts = {u: len(ix) for u, ix in pairs_by_user([p for p in train if pair_key(p) in contested]).items()}
-        train = [p for p in train if pair_key(p) in contested and counts.get(user_of(p), 0) >= cfg.n_target + 1]
-        again, _ = contested_of(train)
-        if again == contested:
-            break
-        contested = again
+    seen: dict[tuple[str, str, str], set[bool]] = {}
+    for p in split["train"]:
+        seen.setdefault(pair_key(p), set()).add(p.chosen < p.rejected)
+    contested = {k for k, sides in seen.items() if len(sides) == 2}
     out: dict[str, list[PairRecord]] = {}
     for s, recs in split.items():
         kept = [p for p in recs if pair_key(p) in contested]
@@ -164,7 +153,7 @@ def contested_split(split: dict[str, list[PairRecord]], cfg: NpbtlConfig,
                                  f"--n-target / --max-context or --margin, or use --pairs all")
         notes.append(f"contested pairs, {s}: {len(out[s])} of {len(recs)} pairs kept, {len(users)} users "
                      f"({dropped} dropped with fewer than {need})")
-    notes.append(f"{len(contested)} of {n_seen} training option pairs are contested (ordered both ways by "
+    notes.append(f"{len(contested)} of {len(seen)} training option pairs are contested (ordered both ways by "
                  f"training countries)")
     return out
 

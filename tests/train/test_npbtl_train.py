@@ -226,10 +226,10 @@ def test_contested_pairs_are_picked_from_training_labels_only():
     again = contested_split({"train": train, "val": flipped, "test": flipped}, cfg, [])
     assert [p.prompt for p in again["test"]] == contested
     assert any("12 of 14 training option pairs are contested" in n for n in notes)
-    # C alone makes q12 contested but holds too few contested pairs (2 < 3): C is dropped, and q12 with it
+    # C makes q12 contested; it holds too few contested pairs (2 < 3) to be a training user, but its labels count
     extra = [_pair("C", 12, "x", "y", False), _pair("C", 0, "x", "y", True)]
     out = contested_split({"train": train + extra, "val": test, "test": test}, cfg, [])
-    assert "C" not in {p.community for p in out["train"]} and [p.prompt for p in out["test"]] == contested
+    assert "C" not in {p.community for p in out["train"]} and [p.prompt for p in out["test"]] == [*contested, "q12"]
     # a held-out user with too few contested pairs is dropped; none left is one clear line
     with pytest.raises(UserInputError, match="leaves no test user with >= 12 contested pairs") as e:
         contested_split({"train": train, "val": test, "test": test[1:]}, cfg, [])

@@ -21,6 +21,7 @@ import torch
 
 from raysearch.data.synthetic import synthetic_pairs
 from raysearch.data.tasks import EVAL_CONTEXT_SIZES, TaskSampler, eval_tasks
+from raysearch.errors import run_cli
 from raysearch.metrics.accuracy import Interval, bootstrap_accuracy
 from raysearch.models.npbtl import NpbtlModelConfig, build_model, synthetic_features
 from raysearch.objectives.npbtl import evaluate, fit
@@ -42,6 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
     p.add_argument("--features", choices=("raw", "fourier"), default="raw", help="h(x): x itself (paper) or Fourier")
     p.add_argument("--stochastic", action="store_true", help="Gaussian z with a KL term")
+    p.add_argument("--encoder", choices=("attention", "factor"), default="attention",
+                   help="NP-BTL context encoder: the paper's attention encoder, or shared option factors")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     p.add_argument("--smoke-test", action="store_true", help="tiny run to check the script end to end")
@@ -64,7 +67,8 @@ def run(a: argparse.Namespace) -> dict[str, dict[int, Interval]]:
     for kind in ("npbtl", "btl", "dpl"):
         t0 = time.perf_counter()
         torch.manual_seed(a.seed)
-        cfg = NpbtlModelConfig(kind=kind, feature_dim=ftr[0].shape[1], stochastic=a.stochastic and kind == "npbtl")
+        cfg = NpbtlModelConfig(kind=kind, feature_dim=ftr[0].shape[1], stochastic=a.stochastic and kind == "npbtl",
+                               encoder=a.encoder)
         model = build_model(cfg)
         steps = a.steps if kind == "npbtl" else a.baseline_steps
         losses = fit(model, ftr, sampler.sample, steps=steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed)
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     start = time.perf_counter()
     print(f"NP-BTL synthetic: {a.train_users} train / {a.test_users} test users, {a.pairs_per_user} pairs each, "
-          f"features={a.features}, stochastic={a.stochastic}, seed={a.seed}", flush=True)
+          f"features={a.features}, stochastic={a.stochastic}, encoder={a.encoder}, seed={a.seed}", flush=True)
     results = run(a)
     n_test = next(iter(results["npbtl"].values())).n
     print(f"\nheld-out accuracy (%) on {n_test} target pairs of {a.test_users} unseen users, against context size")
@@ -115,4 +119,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from raysearch.data.goqa import DEFAULT_MARGIN
 from raysearch.data.tasks import DEFAULT_MAX_CONTEXT, DEFAULT_N_TARGET
 from raysearch.errors import UserInputError
-from raysearch.models.npbtl import MODEL_KINDS, NpbtlModelConfig
+from raysearch.models.npbtl import ENCODERS, MODEL_KINDS, NpbtlModelConfig
 from raysearch.objectives.npbtl import DEFAULT_KL_WEIGHT
 
 USERS = ("countries", "respondents")
@@ -47,7 +47,10 @@ class NpbtlConfig:
     hidden: int = _f(64, "width of every hidden layer of the encoder and reward MLPs")
     latent_dim: int = _f(8, "dimension of the user latent z")
     heads: int = _f(4, "attention heads across the context pairs (must divide hidden)")
-    stochastic: bool = _f(False, "Gaussian z with a KL term (conditional VAE) instead of a deterministic z")
+    encoder: Literal["attention", "factor"] = _f(
+        "attention", "NP-BTL context encoder: attention (the paper's: pair MLP -> self-attention -> mean) or factor "
+                     "(each pair as U(chosen) - U(rejected) of the reward's own option factors, r = b(y) + z.U(y))")
+    stochastic: bool = _f(False, "Gaussian z with a KL term (conditional VAE) instead of a deterministic z (encoder=attention; ignored by factor)")
     kl_weight: float = _f(DEFAULT_KL_WEIGHT, "weight of KL(q(z|context) || N(0, I)) when stochastic")
     lr: float = _f(3e-3, "Adam learning rate (small MLPs on cached features)")
     weight_decay: float = _f(0.0, "AdamW (decoupled) weight decay; 0 is plain Adam")
@@ -65,13 +68,15 @@ class NpbtlConfig:
     def model_config(self, feature_dim: int, *, kind: str | None = None) -> NpbtlModelConfig:
         """The ``NpbtlModelConfig`` of this run for features of dimension ``feature_dim``."""
         k = kind or self.model
+        gaussian = self.stochastic and k == "npbtl" and self.encoder == "attention"
         return NpbtlModelConfig(kind=k, feature_dim=feature_dim, hidden=self.hidden,  # type: ignore[arg-type]
-                                latent_dim=self.latent_dim, heads=self.heads, stochastic=self.stochastic and k == "npbtl")
+                                latent_dim=self.latent_dim, heads=self.heads, stochastic=gaussian,
+                                encoder=self.encoder)  # type: ignore[arg-type]
 
     def validate(self) -> NpbtlConfig:
         """Raise ``UserInputError`` naming the bad field, its value and what is valid."""
         choices = {"objective": ("npbtl",), "model": MODEL_KINDS, "users": USERS, "features": FEATURES,
-                   "heldout_by": ("country", "respondent"), "pairs": PAIRS}
+                   "heldout_by": ("country", "respondent"), "pairs": PAIRS, "encoder": ENCODERS}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise UserInputError(f"{name}={getattr(self, name)!r} is invalid; valid: {', '.join(valid)}")

@@ -12,6 +12,7 @@ from raysearch.errors import UserInputError
 from raysearch.models.npbtl import (
     DPL,
     NPBTL,
+    FactorNPBTL,
     NpbtlModelConfig,
     build_model,
     scalar_features,
@@ -91,10 +92,13 @@ def test_btl_and_dpl_likelihoods_closed_form():
     assert gaussian_kl(torch.ones(1, 2), torch.zeros(1, 2)).item() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("kind,stochastic", [("npbtl", False), ("npbtl", True), ("btl", False), ("dpl", False)])
-def test_models_handle_empty_and_ragged_context_and_gradients_flow(users, kind, stochastic):
+@pytest.mark.parametrize("kind,stochastic,encoder", [("npbtl", False, "attention"), ("npbtl", True, "attention"),
+                                                     ("npbtl", False, "factor"), ("btl", False, "attention"),
+                                                     ("dpl", False, "attention")])
+def test_models_handle_empty_and_ragged_context_and_gradients_flow(users, kind, stochastic, encoder):
     torch.manual_seed(0)
-    model = build_model(NpbtlModelConfig(kind=kind, hidden=16, latent_dim=4, heads=2, stochastic=stochastic))
+    model = build_model(NpbtlModelConfig(kind=kind, hidden=16, latent_dim=4, heads=2, stochastic=stochastic,
+                                         encoder=encoder))
     feats = synthetic_features(users)
     idx = pairs_by_user(users)["user1"]
     tasks = [sample_task("user1", idx, n_context=c, rng=np.random.default_rng(c)) for c in (0, 2, 10)]
@@ -123,6 +127,35 @@ def test_context_changes_npbtl_rewards_but_not_baselines(users):
         assert (not torch.allclose(m0, m5)) == changes
 
 
+def test_factor_encoder_is_the_base_reward_without_context_and_ignores_order_and_padding(users):
+    torch.manual_seed(0)
+    model = build_model(NpbtlModelConfig(hidden=16, latent_dim=3, heads=2, encoder="factor")).eval()
+    assert isinstance(model, FactorNPBTL)
+    feats = synthetic_features(users)
+    idx = pairs_by_user(users)["user1"]
+    t = sample_task("user1", idx, n_context=6, rng=np.random.default_rng(0))
+    empty = type(t)(user=t.user, target=t.target, context=())
+    b0 = collate([empty], *feats)
+    z0, _ = model.latent(b0)
+    assert torch.equal(z0, torch.zeros(1, 3))
+    base = (model.base(b0.tgt_chosen) - model.base(b0.tgt_rejected)).squeeze(-1)
+    assert torch.allclose(model(b0).margin, base)
+    shuffled = type(t)(user=t.user, target=t.target, context=t.context[::-1])
+    with_pad = collate([t, empty], *feats)  # batched with a task whose context is all padding
+    short = type(t)(user=t.user, target=t.target, context=t.context[:2])
+    ragged = collate([short, t], *feats)  # row 0 is padded from 2 to 6 context slots
+    z, _ = model.latent(collate([t], *feats))
+    assert torch.allclose(z, model.latent(collate([shuffled], *feats))[0], atol=1e-6)
+    assert torch.allclose(z, model.latent(with_pad)[0][:1], atol=1e-6)
+    assert torch.allclose(model.latent(collate([short], *feats))[0], model.latent(ragged)[0][:1], atol=1e-6)
+    # the context pairs move z along U(chosen) - U(rejected): scoring the context pairs themselves, z raises their margin
+    c = collate([type(t)(user=t.user, target=t.context, context=())], *feats)  # the context pairs as targets
+    z, _ = model.latent(collate([t], *feats))
+    base_c = (model.base(c.tgt_chosen) - model.base(c.tgt_rejected)).squeeze(-1)
+    gain = model.rewards(c.tgt_chosen, z) - model.rewards(c.tgt_rejected, z) - base_c
+    assert gain.sum() > 0
+
+
 def test_features_and_config_errors():
     x = np.array([0.1, 0.7])
     assert scalar_features(x).shape == (2, 1)
@@ -132,6 +165,10 @@ def test_features_and_config_errors():
         NpbtlModelConfig(hidden=10, heads=4)
     with pytest.raises(UserInputError, match="unknown"):
         NpbtlModelConfig(kind="gp")  # type: ignore[arg-type]
+    with pytest.raises(UserInputError, match="encoder 'gru' is unknown"):
+        NpbtlModelConfig(encoder="gru")  # type: ignore[arg-type]
+    with pytest.raises(UserInputError, match="applies to encoder=attention"):
+        NpbtlModelConfig(encoder="factor", stochastic=True)
     with pytest.raises(UserInputError, match="x_chosen"):
         synthetic_features([PairRecord(prompt="p", chosen="a", rejected="b", community="c", group="g")])
 

@@ -242,3 +242,16 @@ def test_contested_pairs_reject_synthetic_and_respondents(synth):
         replace(cfg, pairs="contested", users="respondents").validate()
     with pytest.raises(UserInputError, match="--data synthetic uses all pairs"):
         prepare("synthetic", None, replace(cfg, pairs="contested"), seed=0)
+
+
+def test_factor_encoder_trains_saves_and_loads(synth, tmp_path):
+    from raysearch.models.npbtl import FactorNPBTL
+
+    cfg, data = synth
+    cfg = replace(cfg, encoder="factor", stochastic=True, epochs=1)  # a Gaussian z is the attention encoder's: ignored
+    assert cfg.validate().model_config(data.feature_dim).stochastic is False
+    res = run_loop(cfg, data, workdir=str(tmp_path))
+    model = load_model(res.checkpoint)
+    assert isinstance(model, FactorNPBTL) and 0 <= res.flat["test/acc_ctx10"] <= 1
+    with pytest.raises(UserInputError, match="encoder='gru' is invalid"):
+        replace(cfg, encoder="gru").validate()

@@ -7,7 +7,7 @@ split of countries (and model init); the table pools the held-out countries of a
 and the gain over no context paired on the same target pairs. Numbers: docs/npbtl.md.
 
     python experiments/npbtl_goqa.py                                   # users = countries, held-out countries
-    python experiments/npbtl_goqa.py --pairs contested --seeds 0 1 2 3 4
+    python experiments/npbtl_goqa.py --pairs contested --seeds 0 1 2 3 4 5 6 7 8 9 --set encoder=factor eval_repeats=16
     python experiments/npbtl_goqa.py --users respondents               # simulated respondents, held-out countries
     python experiments/npbtl_goqa.py --users respondents --heldout-by respondent
     python experiments/npbtl_goqa.py --min-countries 10                # only questions asked in >= 10 countries
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from raysearch.data.tasks import EVAL_CONTEXT_SIZES
+from raysearch.errors import run_cli
 from raysearch.metrics.accuracy import Interval, bootstrap_accuracy
 from raysearch.train.npbtl import markdown_table
 from raysearch.train.npbtl_config import NpbtlConfig
@@ -32,6 +33,14 @@ from raysearch.train.npbtl_data import prepare
 from raysearch.train.npbtl_loop import eval_task_sets, load_model, run_loop, score_tasks
 
 KINDS = ("npbtl", "btl", "dpl")
+
+
+def _value(text: str) -> object:
+    """A --set value: JSON (2, 1e-3, true) or, failing that, the bare string (factor)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,22 +52,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pairs", default="all", choices=("all", "contested"),
                    help="all pairs, or only those the training countries order both ways")
     p.add_argument("--set", nargs="*", default=[], metavar="FIELD=JSON",
-                   help="any other NpbtlConfig field, e.g. latent_dim=2 epochs=6 eval_repeats=16")
+                   help="any other NpbtlConfig field, e.g. encoder=factor epochs=6 eval_repeats=16")
     p.add_argument("--features", default="joint", choices=("joint", "concat"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split of countries (and model init) per seed")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path("runs/npbtl_goqa"))
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    extra = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
+    extra = {k: _value(v) for k, v in (s.split("=", 1) for s in a.set)}
     t0 = time.perf_counter()
     # per model and context size: correctness of every held-out target, its country, and per-seed gains
     ok: dict[str, dict[int, list[np.ndarray]]] = {k: {c: [] for c in EVAL_CONTEXT_SIZES} for k in KINDS}
     groups: list[str] = []
     per_seed: dict[str, list[float]] = {k: [] for k in KINDS}
     for seed in a.seeds:
-        cfg = NpbtlConfig(users=a.users, heldout_by=a.heldout_by, min_countries=a.min_countries, features=a.features,
-                          pairs=a.pairs, seed=seed, **extra).validate()
+        cfg = NpbtlConfig.from_dict(dict(users=a.users, heldout_by=a.heldout_by, min_countries=a.min_countries,
+                                         features=a.features, pairs=a.pairs, seed=seed, **extra)).validate()
         data, notes = prepare(a.data, None, cfg, seed=seed)
         print(f"seed {seed}: " + "; ".join(notes) + f"\n  users/pairs: {data.size_table()}", flush=True)
         tasks = eval_task_sets(data.records["test"], cfg)
@@ -97,4 +106,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_cli(main))

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from raysearch.pareto.front import ParetoFront, ParetoPoint
+
+
+def _natural(key: str) -> tuple:
+    """Sort key that orders embedded numbers by value: acc_ctx3 before acc_ctx10."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", key))
 
 
 def markdown_report(
@@ -49,7 +55,7 @@ def markdown_report(
 
     lines += ["## Pareto front", "", f"Sorted by `{o1}`.", ""]
     param_keys = sorted({k for p in front.points for k in p.params})
-    test_keys = sorted({k for p in front.points for k in (test_scores or {}).get(p.trial_id, {})})
+    test_keys = sorted({k for p in front.points for k in (test_scores or {}).get(p.trial_id, {})}, key=_natural)
     header = ["trial", o1, o2, *[k if k.startswith("test/") else f"test {k}" for k in test_keys], *param_keys]
     rows = [
         [

@@ -71,3 +71,10 @@ def test_report_contains_the_tables():
     assert "| BT baseline | 0.58 | 0.33 | `t0`, `t1` |" in md
     assert "| global model G | 0.52 | 0.28 | `t0`, `t1`, `t4` |" in md
     assert "![Pareto front](pareto.png)" in md and "- trained on 400 pairs" in md
+
+
+def test_report_orders_test_columns_by_number():
+    scores = {"t0": {f"test/acc_ctx{c}": 0.5 for c in (10, 3, 0, 1, 5)}}
+    md = markdown_report(_front(), title="t", command="c", baselines={}, per_community={}, test_scores=scores)
+    cols = "test/acc_ctx0 | test/acc_ctx1 | test/acc_ctx3 | test/acc_ctx5 | test/acc_ctx10"
+    assert f"| trial | val/mean_acc | val/worst_acc | {cols} |" in md

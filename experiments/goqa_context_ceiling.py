@@ -29,8 +29,7 @@ import torch.nn.functional as F
 from raysearch.data.records import PairRecord
 from raysearch.data.tasks import EVAL_CONTEXT_SIZES, Task, user_of
 from raysearch.errors import UserInputError, run_cli
-from raysearch.metrics.accuracy import Interval, bootstrap_accuracy
-from raysearch.train.npbtl import markdown_table
+from raysearch.train.npbtl import markdown_table, pooled_curve
 from raysearch.train.npbtl_config import NpbtlConfig
 from raysearch.train.npbtl_data import goqa_split
 from raysearch.train.npbtl_loop import eval_task_sets
@@ -109,12 +108,12 @@ def score(tasks: Sequence[Task], records: Sequence[PairRecord], items: dict[tupl
 def select(split: dict[str, list[PairRecord]], cfg: NpbtlConfig, a: argparse.Namespace) -> tuple[int, float, float]:
     """The (rank, lam, lam_user) with the best mean validation accuracy over context sizes 1..10."""
     val_cfg = NpbtlConfig(**{**cfg.to_dict(), "eval_repeats": 4})
+    val = split["val"]
+    tasks = eval_task_sets(val, val_cfg)
     best, arg = -1.0, (a.rank[0], a.lam[0], a.lam_user[0])
     for rank in a.rank:
         for lam in a.lam:
             items, b, v = fit_factors(split["train"], rank=rank, lam=lam, seed=cfg.seed)
-            val = split["val"]
-            tasks = eval_task_sets(val, val_cfg)
             for lam_user in a.lam_user:
                 acc = np.mean([score(tasks[c], val, items, b, v, lam_user=lam_user).mean() for c in EVAL_CONTEXT_SIZES[1:]])
                 if acc > best:
@@ -144,13 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     ok: dict[int, list[np.ndarray]] = {c: [] for c in EVAL_CONTEXT_SIZES}
     groups: list[str] = []
     per_seed = []
-    chosen: list[tuple[int, float, float]] = []
     for seed in a.seeds:
         cfg = NpbtlConfig(pairs=a.pairs, min_countries=a.min_countries, eval_repeats=a.eval_repeats, seed=seed).validate()
         split = goqa_split(a.data, None, cfg, seed=seed, notes=[])
         rank, lam, lam_user = select(split, cfg, a) if len(a.rank) * len(a.lam) * len(a.lam_user) > 1 else (
             a.rank[0], a.lam[0], a.lam_user[0])
-        chosen.append((rank, lam, lam_user))
         items, b, v = fit_factors(split["train"], rank=rank, lam=lam, seed=seed)
         test = split["test"]
         unseen = sum((r.prompt, o) not in items for r in test for o in (r.chosen, r.rejected))
@@ -166,10 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seed {seed}: {len(items)} options, K={rank} lam={lam:g} lam_user={lam_user:g} (picked on val), "
               f"held-out accuracy " + " ".join(
             f"{c}:{100 * accs[c]:.1f}" for c in EVAL_CONTEXT_SIZES), flush=True)
-    acc = {c: np.concatenate(x) for c, x in ok.items()}
-    res: dict[int, Interval] = {c: bootstrap_accuracy(acc[c], groups=groups, n_boot=2000, seed=0) for c in acc}
-    gain = {c: bootstrap_accuracy(acc[c].astype(float) - acc[0], groups=groups, n_boot=2000, seed=0)
-            for c in EVAL_CONTEXT_SIZES[1:]}
+    res, gain = pooled_curve({c: np.concatenate(x) for c, x in ok.items()}, groups)
     caption = (f"Low-rank reference (option IDs; K, lam, lam_user picked per split on its validation countries from "
                f"K in {a.rank}, lam in {a.lam}, lam_user in {a.lam_user}), {a.data}, "
                f"pairs={a.pairs}, min_countries={a.min_countries}; {len(a.seeds)} split(s), {len(set(groups))} "

@@ -26,8 +26,7 @@ import torch
 
 from raysearch.data.tasks import EVAL_CONTEXT_SIZES
 from raysearch.errors import run_cli
-from raysearch.metrics.accuracy import Interval, bootstrap_accuracy
-from raysearch.train.npbtl import markdown_table
+from raysearch.train.npbtl import markdown_table, pooled_curve
 from raysearch.train.npbtl_config import NpbtlConfig
 from raysearch.train.npbtl_data import prepare
 from raysearch.train.npbtl_loop import eval_task_sets, load_model, run_loop, score_tasks
@@ -78,25 +77,19 @@ def main(argv: list[str] | None = None) -> int:
             model = load_model(res.checkpoint)
             for c, ts in tasks.items():
                 ok[kind][c].append(score_tasks(model, data, "test", ts, device=torch.device("cpu")).reshape(-1))
-            per_seed[kind].append(res.flat["test/acc_ctx10"] - res.flat["test/acc_ctx0"])
+            per_seed[kind].append(res.flat["test/gain_ctx10"])
             print(f"  {kind}: {time.perf_counter() - t:.0f} s, held-out accuracy " + " ".join(
                 f"{c}:{100 * res.flat[f'test/acc_ctx{c}']:.1f}" for c in EVAL_CONTEXT_SIZES), flush=True)
         recs = data.records["test"]
         groups += [recs[i].community for t in tasks[0] for i in t.target]
-    n_boot = 2000
-    results: dict[str, dict[int, Interval]] = {}
-    gains: dict[str, dict[int, Interval]] = {}
-    for kind in KINDS:
-        acc = {c: np.concatenate(v) for c, v in ok[kind].items()}
-        results[kind] = {c: bootstrap_accuracy(acc[c], groups=groups, n_boot=n_boot, seed=0) for c in acc}
-        gains[kind] = {c: bootstrap_accuracy(acc[c].astype(float) - acc[0], groups=groups, n_boot=n_boot, seed=0)
-                       for c in EVAL_CONTEXT_SIZES[1:]}
+    curves = {kind: pooled_curve({c: np.concatenate(v) for c, v in ok[kind].items()}, groups) for kind in KINDS}
+    results = {kind: acc for kind, (acc, _) in curves.items()}
     countries = len(set(groups))
     caption = (f"Held-out accuracy (%), {a.data}, users={a.users}, held out by {a.heldout_by}, min_countries="
                f"{a.min_countries}, pairs={a.pairs}{', ' + ' '.join(a.set) if a.set else ''}; {len(a.seeds)} split(s) "
                f"(seeds {' '.join(map(str, a.seeds))}), {countries} distinct held-out countries, {len(groups)} target "
                f"pairs per context size; 95% intervals: bootstrap over countries; gain paired on the same targets.")
-    table = markdown_table(results, caption=caption, gains={"npbtl": gains["npbtl"]})
+    table = markdown_table(results, caption=caption, gains={"npbtl": curves["npbtl"][1]})
     seeds_line = "gain at 10 context pairs per split (points): " + "; ".join(
         f"{k} " + " ".join(f"{100 * g:+.1f}" for g in v) for k, v in per_seed.items())
     print(table + f"\n{seeds_line}\nwall time {time.perf_counter() - t0:.0f} s")

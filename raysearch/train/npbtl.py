@@ -15,13 +15,16 @@ import argparse
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from raysearch.data.tasks import EVAL_CONTEXT_SIZES
 from raysearch.errors import UserInputError
-from raysearch.metrics.accuracy import Interval
+from raysearch.metrics.accuracy import Interval, bootstrap_accuracy
 from raysearch.train.config import add_config_flags, config_from_args
 from raysearch.train.npbtl_config import NpbtlConfig
 from raysearch.train.npbtl_data import DATA_KEYS, SOURCES, NpbtlData, prepare
@@ -81,6 +84,19 @@ def heldout_gains(meta: dict[str, Any]) -> dict[int, Interval]:
         if "gain" in e:
             out[c] = Interval(e["gain"], e["gain_low"], e["gain_high"], int(e["n"]))
     return out
+
+
+def pooled_curve(ok: dict[int, np.ndarray], groups: Sequence[str], *, n_boot: int = 2000, seed: int = 0,
+                 ) -> tuple[dict[int, Interval], dict[int, Interval]]:
+    """Accuracy per context size and its gain over size 0, from per-target correctness on the same targets.
+
+    ``ok[c]`` is a bool array over the same target pairs at every size ``c``; ``groups`` names each
+    target's resampling unit (a user or country). Intervals: 95% bootstrap over groups, the gain paired.
+    """
+    acc = {c: bootstrap_accuracy(v, groups=groups, n_boot=n_boot, seed=seed) for c, v in ok.items()}
+    gain = {c: bootstrap_accuracy(ok[c].astype(float) - ok[0], groups=groups, n_boot=n_boot, seed=seed)
+            for c in EVAL_CONTEXT_SIZES[1:]}
+    return acc, gain
 
 
 def table_rows(results: dict[str, dict[int, Interval]], gains: dict[str, dict[int, Interval]] | None = None,

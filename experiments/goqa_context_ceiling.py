@@ -124,14 +124,15 @@ def select(split: dict[str, list[PairRecord]], cfg: NpbtlConfig, a: argparse.Nam
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="goqa", help="goqa or a GlobalOpinionQA .json file")
-    p.add_argument("--pairs", default="contested", choices=("all", "contested"))
-    p.add_argument("--min-countries", type=int, default=1)
-    p.add_argument("--rank", type=int, nargs="+", default=[1, 2, 4], help="K, the dimension of the factors")
+    p.add_argument("--pairs", default="contested", choices=("all", "contested"),
+                   help="contested: only pairs the training countries order both ways (as npbtl_goqa.py --pairs)")
+    p.add_argument("--min-countries", type=int, default=1, help="keep questions asked in >= this many countries")
+    p.add_argument("--rank", type=int, nargs="+", default=[1, 2, 4], help="K, the dimension of the factors (several values: a grid, picked per split on validation)")
     p.add_argument("--lam", type=float, nargs="+", default=[0.3, 1.0, 10.0], help="L2 penalty on the factors (training)")
     p.add_argument("--lam-user", type=float, nargs="+", default=[0.3, 1.0, 3.0, 10.0],
                    help="prior precision of an unseen country's factor")
-    p.add_argument("--eval-repeats", type=int, default=16)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--eval-repeats", type=int, default=16, help="evaluation tasks per held-out country")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split of countries per seed (as npbtl_goqa.py)")
     p.add_argument("--smoke-test", action="store_true", help="one split, 2 evaluation tasks per user")
     a = p.parse_args(argv)
     if min(a.rank) < 1 or min(a.lam) <= 0 or min(a.lam_user) <= 0:

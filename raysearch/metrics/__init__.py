@@ -8,6 +8,7 @@ from raysearch.metrics.accuracy import (
     pairwise_correct,
 )
 from raysearch.metrics.distribution import DistributionMetrics, distribution_metrics, js_distance, wasserstein1
+from raysearch.metrics.paired import PairedSummary, paired_difference, paired_summary, paired_table
 
 __all__ = [
     "CommunityMetrics",
@@ -17,6 +18,10 @@ __all__ = [
     "community_metrics",
     "distribution_metrics",
     "js_distance",
+    "PairedSummary",
+    "paired_difference",
+    "paired_summary",
+    "paired_table",
     "pairwise_correct",
     "wasserstein1",
 ]

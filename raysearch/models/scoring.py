@@ -84,3 +84,12 @@ class RewardModel:
 
     def score(self, prompt: str, response: str, *, community: str | None = None) -> float:
         return float(self.score_many([prompt], [response], community=community)[0])
+
+    def pair_correct(self, pairs: Sequence[PairRecord], *, conditioned: bool, batch_size: int = 128) -> np.ndarray:
+        """Per pair, True where the chosen response scores strictly higher (ties wrong); shape ``[len(pairs)]``.
+
+        ``conditioned`` prefixes each prompt with its community (a steerable model); G scores unsteered.
+        """
+        c_ids, r_ids = pair_text_ids(self.cache, pairs, conditioned=conditioned)
+        r = score_ids(self.model, self.cache, c_ids + r_ids, batch_size=batch_size, device=self.device)
+        return r[: len(pairs)] > r[len(pairs) :]

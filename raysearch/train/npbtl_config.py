@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from raysearch.data.goqa import DEFAULT_MARGIN
-from raysearch.data.tasks import DEFAULT_MAX_CONTEXT, DEFAULT_N_TARGET
+from raysearch.data.tasks import DEFAULT_MAX_CONTEXT, DEFAULT_N_TARGET, DISJOINT
 from raysearch.errors import UserInputError
-from raysearch.models.npbtl import ENCODERS, MODEL_KINDS, NpbtlModelConfig
+from raysearch.models.npbtl import ENCODERS, KL_TARGETS, MODEL_KINDS, NpbtlModelConfig
 from raysearch.objectives.npbtl import DEFAULT_KL_WEIGHT
 
 USERS = ("countries", "respondents")
@@ -51,7 +51,10 @@ class NpbtlConfig:
         "attention", "NP-BTL context encoder: attention (the paper's: pair MLP -> self-attention -> mean) or factor "
                      "(each pair as U(chosen) - U(rejected) of the reward's own option factors, r = b(y) + z.U(y))")
     stochastic: bool = _f(False, "Gaussian z with a KL term (conditional VAE) instead of a deterministic z (encoder=attention; ignored by factor)")
-    kl_weight: float = _f(DEFAULT_KL_WEIGHT, "weight of KL(q(z|context) || N(0, I)) when stochastic")
+    kl_weight: float = _f(DEFAULT_KL_WEIGHT, "weight of the KL term when stochastic")
+    kl_target: Literal["context_target", "prior"] = _f(
+        "context_target", "stochastic: KL(q(z|C) || q(z|C u T)), the paper's neural-process term (context_target), "
+                          "or KL(q(z|C) || N(0, I)) (prior)")
     lr: float = _f(3e-3, "Adam learning rate (small MLPs on cached features)")
     weight_decay: float = _f(0.0, "AdamW (decoupled) weight decay; 0 is plain Adam")
     steps: int = _f(200, "optimizer steps per epoch")
@@ -59,6 +62,9 @@ class NpbtlConfig:
     batch_size: int = _f(64, "tasks per optimizer step, summed over all workers")
     n_target: int = _f(DEFAULT_N_TARGET, "target pairs scored per task (the paper: 20)")
     max_context: int = _f(DEFAULT_MAX_CONTEXT, "training tasks draw a context of 0..max_context of the user's other pairs")
+    disjoint: Literal["question", "pair"] = _f(
+        "question", "context pairs come from other questions than the targets' (question), or only from other "
+                    "pairs (pair: the older protocol, which leaks a target's question into its context)")
     eval_repeats: int = _f(4, "evaluation tasks per user (different targets, same at every context size)")
     max_length: int = _f(128, "tokens per embedded text (the prompt is cut before the option)")
     n_boot: int = _f(1000, "bootstrap resamples (over users) for accuracy intervals")
@@ -71,12 +77,13 @@ class NpbtlConfig:
         gaussian = self.stochastic and k == "npbtl" and self.encoder == "attention"
         return NpbtlModelConfig(kind=k, feature_dim=feature_dim, hidden=self.hidden,  # type: ignore[arg-type]
                                 latent_dim=self.latent_dim, heads=self.heads, stochastic=gaussian,
-                                encoder=self.encoder)  # type: ignore[arg-type]
+                                encoder=self.encoder, kl_target=self.kl_target)  # type: ignore[arg-type]
 
     def validate(self) -> NpbtlConfig:
         """Raise ``UserInputError`` naming the bad field, its value and what is valid."""
         choices = {"objective": ("npbtl",), "model": MODEL_KINDS, "users": USERS, "features": FEATURES,
-                   "heldout_by": ("country", "respondent"), "pairs": PAIRS, "encoder": ENCODERS}
+                   "heldout_by": ("country", "respondent"), "pairs": PAIRS, "encoder": ENCODERS,
+                   "kl_target": KL_TARGETS, "disjoint": DISJOINT}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise UserInputError(f"{name}={getattr(self, name)!r} is invalid; valid: {', '.join(valid)}")

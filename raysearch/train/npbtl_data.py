@@ -20,7 +20,7 @@ from raysearch.data.goqa import check_communities, load_goqa, pairs_from_distrib
 from raysearch.data.records import PairRecord
 from raysearch.data.respondents import simulate_respondents
 from raysearch.data.synthetic import synthetic_pairs
-from raysearch.data.tasks import EVAL_CONTEXT_SIZES, TaskBatch, pairs_by_user, user_of
+from raysearch.data.tasks import EVAL_CONTEXT_SIZES, TaskBatch, context_capacity, pairs_by_user, question_keys, user_of
 from raysearch.errors import UserInputError
 from raysearch.models import embed as embed_mod
 from raysearch.models.npbtl import scalar_features
@@ -28,7 +28,8 @@ from raysearch.train.npbtl_config import NpbtlConfig
 
 SPLITS = ("train", "val", "test")
 #: Options of a search space's ``fixed`` block that shape the data (they are also config fields).
-DATA_KEYS = ("users", "pairs", "respondents_per_country", "heldout_by", "min_countries", "heldout_share", "val_share", "margin", "synthetic_users")
+DATA_KEYS = ("users", "pairs", "respondents_per_country", "heldout_by", "min_countries", "heldout_share", "val_share",
+             "margin", "synthetic_users", "disjoint")
 SOURCES = "goqa (bundled GlobalOpinionQA slice), a GlobalOpinionQA .json file, or synthetic (two-type users)"
 SYNTHETIC_PAIRS_PER_USER = 40
 
@@ -63,9 +64,26 @@ class NpbtlData:
         return [(s, len(pairs_by_user(self.records[s])), len(self.records[s])) for s in SPLITS]
 
 
+def min_context(cfg: NpbtlConfig) -> int:
+    """The largest context (training or evaluation) a held-out user must be able to give."""
+    return max(cfg.max_context, max(EVAL_CONTEXT_SIZES))
+
+
 def min_pairs(cfg: NpbtlConfig) -> int:
-    """Pairs a user needs: ``n_target`` targets plus the largest context (training or evaluation)."""
-    return cfg.n_target + max(cfg.max_context, max(EVAL_CONTEXT_SIZES))
+    """Pairs a user needs at least: ``n_target`` targets plus the largest context."""
+    return cfg.n_target + min_context(cfg)
+
+
+def capacities(pairs: list[PairRecord], cfg: NpbtlConfig) -> dict[str, int]:
+    """Per user: the most context pairs a task can hold besides ``n_target`` targets (on other questions
+    with ``disjoint=question``); -1 with fewer than ``n_target`` pairs. See ``raysearch.data.tasks``."""
+    keys = question_keys(pairs, disjoint=cfg.disjoint)  # type: ignore[arg-type]
+    return {u: context_capacity([keys[i] for i in ix], cfg.n_target) for u, ix in pairs_by_user(pairs).items()}
+
+
+def _needs(cfg: NpbtlConfig, need: int) -> str:
+    other = " on other questions than the targets'" if cfg.disjoint == "question" else ""
+    return f"{cfg.n_target} target pairs + {need} context pairs{other}"
 
 
 def split_names(names: list[str], cfg: NpbtlConfig, *, seed: int, what: str) -> dict[str, str]:
@@ -97,17 +115,17 @@ def _goqa_records(source: str, communities: list[str] | None, cfg: NpbtlConfig, 
         pairs = [p for r in recs for p in pairs_from_distribution(r, margin=cfg.margin)]
     else:
         pairs = simulate_respondents(recs, per_community=cfg.respondents_per_country, seed=seed)
-    need = min_pairs(cfg)
-    per_user = {u: len(ix) for u, ix in pairs_by_user(pairs).items()}
-    short = sorted({p.community for p in pairs if per_user[user_of(p)] < need} | (set(countries) - {p.community for p in pairs}))
+    need = min_context(cfg)
+    cap = capacities(pairs, cfg)
+    short = sorted({p.community for p in pairs if cap[user_of(p)] < need} | (set(countries) - {p.community for p in pairs}))
     if short:
-        notes.append(f"dropped {len(short)} of {len(countries)} countries whose users have fewer than {need} pairs "
-                     f"({cfg.n_target} targets + {need - cfg.n_target} context): {', '.join(short[:8])}"
-                     + (", ..." if len(short) > 8 else ""))
+        notes.append(f"dropped {len(short)} of {len(countries)} countries whose users cannot give {_needs(cfg, need)}: "
+                     f"{', '.join(short[:8])}" + (", ..." if len(short) > 8 else ""))
     kept = sorted(set(countries) - set(short))
     if not kept:
-        raise UserInputError(f"no country in {goqa.source} has users with >= {need} pairs; lower --n-target / "
-                             f"--max-context{' or --margin' if cfg.users == 'countries' else ''}, or pick other communities")
+        raise UserInputError(f"no country in {goqa.source} has users that can give {_needs(cfg, need)}; lower "
+                             f"--n-target / --max-context{' or --margin' if cfg.users == 'countries' else ''}, "
+                             f"use --disjoint pair (leaky), or pick other communities")
     pairs = [p for p in pairs if p.community in set(kept)]
     if cfg.users == "respondents" and cfg.heldout_by == "respondent":
         side: dict[str, str] = {}
@@ -133,8 +151,9 @@ def contested_split(split: dict[str, list[PairRecord]], cfg: NpbtlConfig,
     decided from training users' labels alone: a held-out user's own choices never pick its pairs.
     The contested set comes from all training users' pairs, including users then dropped for
     having too few contested pairs (so a kept pair's options may be absent from the kept training pairs).
-    Held-out users need ``min_pairs`` contested pairs (20 targets + the largest context); training
-    users need ``n_target + 1`` (the sampler shortens their contexts).
+    Held-out users need room for 20 targets + the largest context (on other questions with
+    ``disjoint=question``); training users need room for ``n_target`` targets + 1 context pair
+    (the sampler shortens their contexts).
     """
     seen: dict[tuple[str, str, str], set[bool]] = {}
     for p in split["train"]:
@@ -143,16 +162,15 @@ def contested_split(split: dict[str, list[PairRecord]], cfg: NpbtlConfig,
     out: dict[str, list[PairRecord]] = {}
     for s, recs in split.items():
         kept = [p for p in recs if pair_key(p) in contested]
-        need = cfg.n_target + 1 if s == "train" else min_pairs(cfg)
-        counts = {u: len(ix) for u, ix in pairs_by_user(kept).items()}
-        users = {u for u, n in counts.items() if n >= need}
+        need = 1 if s == "train" else min_context(cfg)
+        users = {u for u, c in capacities(kept, cfg).items() if c >= need}
         dropped = len(pairs_by_user(recs)) - len(users)
         out[s] = [p for p in kept if user_of(p) in users]
         if not users:
-            raise UserInputError(f"pairs=contested leaves no {s} user with >= {need} contested pairs; lower "
-                                 f"--n-target / --max-context or --margin, or use --pairs all")
+            raise UserInputError(f"pairs=contested leaves no {s} user whose contested pairs give {_needs(cfg, need)}; "
+                                 f"lower --n-target / --max-context or --margin, or use --pairs all")
         notes.append(f"contested pairs, {s}: {len(out[s])} of {len(recs)} pairs kept, {len(users)} users "
-                     f"({dropped} dropped with fewer than {need})")
+                     f"({dropped} dropped: cannot give {_needs(cfg, need)})")
     notes.append(f"{len(contested)} of {len(seen)} training option pairs are contested (ordered both ways by "
                  f"training countries)")
     return out
@@ -216,11 +234,11 @@ def prepare(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, see
         if communities:
             raise UserInputError("--communities does not apply to --data synthetic (its users are two hidden types)")
         pairs = synthetic_pairs(n_users=cfg.synthetic_users, pairs_per_user=SYNTHETIC_PAIRS_PER_USER, seed=seed)
-        counts = {u: len(ix) for u, ix in pairs_by_user(pairs).items()}
-        users = sorted(u for u, n in counts.items() if n >= min_pairs(cfg))
-        if len(users) < len(counts):
-            notes.append(f"dropped {len(counts) - len(users)} synthetic users with fewer than {min_pairs(cfg)} pairs")
-        pairs = [p for p in pairs if counts[user_of(p)] >= min_pairs(cfg)]
+        cap = capacities(pairs, cfg)  # synthetic pairs are independent: each is its own question
+        users = sorted(u for u, c in cap.items() if c >= min_context(cfg))
+        if len(users) < len(cap):
+            notes.append(f"dropped {len(cap) - len(users)} synthetic users with fewer than {min_pairs(cfg)} pairs")
+        pairs = [p for p in pairs if cap[user_of(p)] >= min_context(cfg)]
         side = split_names(users, cfg, seed=seed, what="users")
         split = {s: [p for p in pairs if side[user_of(p)] == s] for s in SPLITS}
         feats = [scalar_features(np.array([p.meta[k] for s in SPLITS for p in split[s]], dtype=float))

@@ -55,9 +55,13 @@ def _log(rank: int, msg: str) -> None:
 
 
 def eval_task_sets(records: Sequence[PairRecord], cfg: NpbtlConfig) -> dict[int, list[Task]]:
-    """Per context size, ``eval_repeats`` tasks per user; the same targets at every size, nested contexts."""
-    return {c: [t for r in range(cfg.eval_repeats) for t in eval_tasks(records, context_size=c, n_target=cfg.n_target,
-                                                                       seed=cfg.seed * 1000 + r)]
+    """Per context size, ``eval_repeats`` tasks per user; the same targets at every size, nested contexts.
+
+    With ``cfg.disjoint == "question"`` (the default) no context pair shares a question with a target.
+    """
+    return {c: [t for r in range(cfg.eval_repeats)
+                for t in eval_tasks(records, context_size=c, n_target=cfg.n_target, seed=cfg.seed * 1000 + r,
+                                    disjoint=cfg.disjoint)]  # type: ignore[arg-type]
             for c in EVAL_CONTEXT_SIZES}
 
 
@@ -182,7 +186,8 @@ def run_loop(cfg: NpbtlConfig, data: NpbtlData, *, device: torch.device | str | 
         set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
         start = state["epoch"]
         _log(rank, f"resumed from {resume_from} at epoch {start}/{cfg.epochs}")
-    sampler = TaskSampler(data.records["train"], n_target=cfg.n_target, max_context=cfg.max_context)
+    sampler = TaskSampler(data.records["train"], n_target=cfg.n_target, max_context=cfg.max_context,
+                          disjoint=cfg.disjoint)  # type: ignore[arg-type]
     train_model: torch.nn.Module = model
     if world > 1:  # a rank whose batch has no context leaves the encoder unused
         train_model = torch.nn.parallel.DistributedDataParallel(

@@ -231,7 +231,7 @@ def test_contested_pairs_are_picked_from_training_labels_only():
     out = contested_split({"train": train + extra, "val": test, "test": test}, cfg, [])
     assert "C" not in {p.community for p in out["train"]} and [p.prompt for p in out["test"]] == [*contested, "q12"]
     # a held-out user with too few contested pairs is dropped; none left is one clear line
-    with pytest.raises(UserInputError, match="leaves no test user with >= 12 contested pairs") as e:
+    with pytest.raises(UserInputError, match=r"leaves no test user whose contested pairs give 2 target pairs \+ 10 context pairs on other questions") as e:
         contested_split({"train": train, "val": test, "test": test[1:]}, cfg, [])
     assert "\n" not in str(e.value)
 
@@ -255,3 +255,19 @@ def test_factor_encoder_trains_saves_and_loads(synth, tmp_path):
     assert isinstance(model, FactorNPBTL) and 0 <= res.flat["test/acc_ctx10"] <= 1
     with pytest.raises(UserInputError, match="encoder='gru' is invalid"):
         replace(cfg, encoder="gru").validate()
+
+
+def test_kl_target_and_disjoint_are_generated_flags():
+    import argparse
+
+    from raysearch.train.config import config_from_args
+
+    parser = argparse.ArgumentParser()
+    npbtl.add_cli(parser)
+    cfg = config_from_args(parser.parse_args([]), NpbtlConfig, objective="npbtl")
+    assert (cfg.kl_target, cfg.disjoint) == ("context_target", "question")  # the paper's KL, no question leak
+    args = parser.parse_args(["--stochastic", "--kl-target", "prior", "--disjoint", "pair"])
+    cfg = config_from_args(args, NpbtlConfig, objective="npbtl")
+    assert (cfg.kl_target, cfg.disjoint) == ("prior", "pair") and cfg.model_config(4).kl_target == "prior"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--kl-target", "posterior"])

@@ -18,12 +18,14 @@ from torch import nn
 from raysearch.data.records import PairRecord
 from raysearch.data.tasks import TaskBatch
 from raysearch.errors import UserInputError
-from raysearch.objectives.npbtl import PairOutput, btl_log_prob, dpl_log_prob, gaussian_kl
+from raysearch.objectives.npbtl import PairOutput, btl_log_prob, dpl_log_prob, gaussian_kl, gaussian_kl_between
 
 ModelKind = Literal["npbtl", "btl", "dpl"]
 MODEL_KINDS: tuple[str, ...] = ("npbtl", "btl", "dpl")
 EncoderKind = Literal["attention", "factor"]
 ENCODERS: tuple[str, ...] = ("attention", "factor")
+KlTarget = Literal["context_target", "prior"]
+KL_TARGETS: tuple[str, ...] = ("context_target", "prior")
 
 
 @dataclass(frozen=True)
@@ -38,12 +40,16 @@ class NpbtlModelConfig:
     stochastic: bool = field(default=False, metadata={"help": "Gaussian z with a KL term instead of a deterministic z"})
     encoder: EncoderKind = field(default="attention", metadata={
         "help": "attention (the paper's: pair MLP, self-attention, mean) or factor (shared option factors, FactorNPBTL)"})
+    kl_target: KlTarget = field(default="context_target", metadata={
+        "help": "Gaussian z: KL(q(z|C) || q(z|C u T)) (context_target, the paper's) or KL(q(z|C) || N(0, I)) (prior)"})
 
     def __post_init__(self) -> None:
         if self.kind not in MODEL_KINDS:
             raise UserInputError(f"model kind {self.kind!r} is unknown; use one of {', '.join(MODEL_KINDS)}")
         if self.encoder not in ENCODERS:
             raise UserInputError(f"encoder {self.encoder!r} is unknown; use one of {', '.join(ENCODERS)}")
+        if self.kl_target not in KL_TARGETS:
+            raise UserInputError(f"kl_target {self.kl_target!r} is unknown; use one of {', '.join(KL_TARGETS)}")
         if self.encoder == "factor" and self.stochastic:
             raise UserInputError("stochastic (a Gaussian z) applies to encoder=attention; encoder=factor has a deterministic z")
         for name in ("feature_dim", "hidden", "latent_dim", "heads"):
@@ -116,15 +122,32 @@ class NPBTL(nn.Module):
 
     def latent(self, batch: TaskBatch, *, generator: torch.Generator | None = None
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``(z [B, L], KL [B] or None)``; a Gaussian ``z`` is sampled in training, its mean in eval."""
+        """``(z [B, L], KL [B] or None)``; a Gaussian ``z`` is sampled in training, its mean in eval.
+
+        ``z`` always comes from ``q(z | C)``, the context alone. The KL is the paper's neural-process
+        term ``KL(q(z | C) ‖ q(z | C ∪ T))`` (``kl_target="context_target"``; the same encoder run on
+        the context and target pairs together, gradients through both) or ``KL(q(z | C) ‖ N(0, I))``
+        (``"prior"``, a conditional-VAE bound).
+        """
         mean, logvar = self.encoder(batch.ctx_chosen, batch.ctx_rejected, batch.ctx_mask)
         if logvar is None:
             return mean, None
-        kl = gaussian_kl(mean, logvar)
+        kl = self.kl(batch, mean, logvar)
         if not self.training:
             return mean, kl
         eps = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
         return mean + (0.5 * logvar).exp() * eps, kl
+
+    def kl(self, batch: TaskBatch, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+        """The KL term ``[B]`` of ``q(z | C) = N(mean, e^logvar)`` (each ``[B, L]``) against ``cfg.kl_target``."""
+        if self.cfg.kl_target == "prior":
+            return gaussian_kl(mean, logvar)
+        both = [torch.cat([c, t], dim=1) for c, t in ((batch.ctx_chosen, batch.tgt_chosen),
+                                                       (batch.ctx_rejected, batch.tgt_rejected),
+                                                       (batch.ctx_mask, batch.tgt_mask))]
+        mean_ct, logvar_ct = self.encoder(*both)
+        assert logvar_ct is not None
+        return gaussian_kl_between(mean, logvar, mean_ct, logvar_ct)
 
     def rewards(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``r(y; z)`` for features ``h [B, T, D]`` and latents ``z [B, L]`` → ``[B, T]``."""

@@ -4,9 +4,12 @@ NP-BTL: Kobalczyk, Fanconi, Sun & van der Schaar (2024), "Few-shot Steerable Ali
 Adapting Rewards and LLM Policies with Neural Processes" (arXiv:2412.13998). A user's hidden
 type is inferred from a context of their choices as a latent ``z`` (a neural process over
 pairs); the reward is conditional, ``r(y; z)``, and target pairs follow the Bradley–Terry–Luce
-likelihood ``P(y_c ≻ y_r | z) = σ(r(y_c; z) − r(y_r; z))``. With a Gaussian ``z`` the loss adds
-``kl_weight · KL(q(z | context) ‖ N(0, I))`` (a conditional-VAE bound; ``kl_weight = 0.01``
-by default so the KL regularizes ``z`` without collapsing it onto the prior on short runs).
+likelihood ``P(y_c ≻ y_r | z) = σ(r(y_c; z) − r(y_r; z))``. With a Gaussian ``z`` (sampled from
+``q(z | C)``, the context alone) the loss adds ``kl_weight · KL``: by default the paper's
+neural-process term ``KL(q(z | C) ‖ q(z | C ∪ T))``, which pulls the context's posterior towards
+the posterior given context and targets, with gradients through both (``kl_target=context_target``);
+or ``KL(q(z | C) ‖ N(0, I))`` (``kl_target=prior``, a conditional-VAE bound, which can collapse
+``z`` onto the prior). ``kl_weight = 0.01`` by default.
 
 BTL: the same likelihood with a type-agnostic reward ``r(y)`` (Bradley & Terry 1952).
 
@@ -39,7 +42,7 @@ class PairOutput(NamedTuple):
 
     margin: torch.Tensor  # [B, T]: > 0 means "chosen is preferred"
     log_prob: torch.Tensor  # [B, T]: log P(chosen ≻ rejected)
-    kl: torch.Tensor | None  # [B]: KL(q(z | context) ‖ prior), None for models without a Gaussian z
+    kl: torch.Tensor | None  # [B]: KL(q(z | C) ‖ q(z | C ∪ T) or N(0, I)), None for models without a Gaussian z
 
 
 class TaskSample(Protocol):
@@ -63,6 +66,12 @@ def dpl_log_prob(mean_chosen: torch.Tensor, std_chosen: torch.Tensor,
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """``KL(N(μ, diag e^logvar) ‖ N(0, I))`` summed over the latent dimension: ``[B, L]`` → ``[B]``."""
     return 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar).sum(dim=-1)
+
+
+def gaussian_kl_between(mean_q: torch.Tensor, logvar_q: torch.Tensor, mean_p: torch.Tensor,
+                        logvar_p: torch.Tensor) -> torch.Tensor:
+    """``KL(N(μ_q, diag e^logvar_q) ‖ N(μ_p, diag e^logvar_p))`` summed over the latent dimension: ``[B, L]`` ×4 → ``[B]``."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mean_q - mean_p).square()) / logvar_p.exp() - 1.0).sum(dim=-1)
 
 
 def npbtl_loss(out: PairOutput, *, target_mask: torch.Tensor | None = None,

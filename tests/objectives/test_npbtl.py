@@ -7,7 +7,15 @@ import torch
 
 from raysearch.data.records import PairRecord
 from raysearch.data.synthetic import synthetic_pairs
-from raysearch.data.tasks import TaskSampler, check_context_size, collate, eval_tasks, pairs_by_user, sample_task
+from raysearch.data.tasks import (
+    TaskBatch,
+    TaskSampler,
+    check_context_size,
+    collate,
+    eval_tasks,
+    pairs_by_user,
+    sample_task,
+)
 from raysearch.errors import UserInputError
 from raysearch.models.npbtl import (
     DPL,
@@ -18,7 +26,15 @@ from raysearch.models.npbtl import (
     scalar_features,
     synthetic_features,
 )
-from raysearch.objectives.npbtl import btl_log_prob, dpl_log_prob, evaluate, fit, gaussian_kl, npbtl_loss
+from raysearch.objectives.npbtl import (
+    btl_log_prob,
+    dpl_log_prob,
+    evaluate,
+    fit,
+    gaussian_kl,
+    gaussian_kl_between,
+    npbtl_loss,
+)
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +129,50 @@ def test_models_handle_empty_and_ragged_context_and_gradients_flow(users, kind, 
         opt.step()
         assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
         opt.zero_grad()
+
+
+def test_gaussian_kl_between_closed_form():
+    g = torch.Generator().manual_seed(0)
+    mq, lq, mp, lp = (torch.randn(5, 3, generator=g) for _ in range(4))
+    assert torch.allclose(gaussian_kl_between(mq, lq, torch.zeros(5, 3), torch.zeros(5, 3)), gaussian_kl(mq, lq))
+    assert torch.allclose(gaussian_kl_between(mq, lq, mq, lq), torch.zeros(5), atol=1e-6)
+    # 1-D: KL(N(0, 1) || N(1, e^2)) = 0.5 * (2 + (1 + 1) / e^2 - 1)
+    one = gaussian_kl_between(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1), torch.full((1, 1), 2.0))
+    assert one.item() == pytest.approx(0.5 * (2 + 2 / math.exp(2) - 1), rel=1e-6)
+    assert (gaussian_kl_between(mq, lq, mp, lp) > 0).all()
+
+
+def test_paper_kl_is_against_the_context_and_target_posterior(users):
+    feats = synthetic_features(users)
+    idx = pairs_by_user(users)["user1"]
+    batch = collate([sample_task("user1", idx, n_context=c, rng=np.random.default_rng(c)) for c in (0, 3, 10)], *feats)
+    kls = {}
+    for target in ("context_target", "prior"):
+        torch.manual_seed(0)
+        model = NPBTL(NpbtlModelConfig(hidden=16, latent_dim=4, heads=2, stochastic=True, kl_target=target))
+        model.eval()
+        kls[target] = model(batch).kl
+        mean, logvar = model.encoder(batch.ctx_chosen, batch.ctx_rejected, batch.ctx_mask)
+        if target == "prior":
+            assert torch.allclose(kls[target], gaussian_kl(mean, logvar))
+        else:  # C u T encoded by the same encoder
+            both = [torch.cat([a, b], dim=1) for a, b in ((batch.ctx_chosen, batch.tgt_chosen),
+                                                          (batch.ctx_rejected, batch.tgt_rejected),
+                                                          (batch.ctx_mask, batch.tgt_mask))]
+            m2, l2 = model.encoder(*both)
+            assert torch.allclose(kls[target], gaussian_kl_between(mean, logvar, m2, l2))
+    assert not torch.allclose(kls["context_target"], kls["prior"])
+    assert kls["context_target"].shape == (3,) and (kls["context_target"] >= 0).all()
+    # C u T with T a copy of C encodes to the same distribution as C (attention and mean see the same set): KL = 0
+    torch.manual_seed(0)
+    model = NPBTL(NpbtlModelConfig(hidden=16, latent_dim=4, heads=2, stochastic=True)).eval()
+    c = collate([sample_task("user1", idx, n_context=10, rng=np.random.default_rng(0))], *feats)
+    copy = TaskBatch(ctx_chosen=c.ctx_chosen, ctx_rejected=c.ctx_rejected, ctx_mask=c.ctx_mask,
+                     tgt_chosen=c.ctx_chosen, tgt_rejected=c.ctx_rejected, tgt_mask=c.ctx_mask)
+    kl = model(copy).kl
+    assert kl is not None and kl.abs().max().item() < 1e-5
+    with pytest.raises(UserInputError, match="kl_target 'posterior' is unknown"):
+        NpbtlModelConfig(stochastic=True, kl_target="posterior")  # type: ignore[arg-type]
 
 
 def test_context_changes_npbtl_rewards_but_not_baselines(users):

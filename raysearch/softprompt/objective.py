@@ -15,14 +15,12 @@ import torch
 
 from raysearch.softprompt.adapter import save_adapter
 from raysearch.softprompt.config import SoftPromptConfig
+from raysearch.softprompt.draws import NAIVE_ID, PERSONA_ID, eval_seed
 from raysearch.softprompt.hofstede import country_targets
 from raysearch.softprompt.lm import load_lm
 from raysearch.softprompt.scorer import SurveyScorer, l1_loss
 from raysearch.softprompt.subspace import Subspace, fit_tokens
 from raysearch.softprompt.survey import Survey, load_survey
-
-#: Evaluation ids of the two baselines (their seeds in sample mode).
-NAIVE_ID, PERSONA_ID = -1, -2
 
 
 def survey_and_targets(cfg: SoftPromptConfig) -> tuple[Survey, dict[str, float]]:
@@ -31,11 +29,6 @@ def survey_and_targets(cfg: SoftPromptConfig) -> tuple[Survey, dict[str, float]]
     survey = survey.with_constants({d.code: cfg.constant for d in survey.dimensions})
     targets = country_targets(cfg.country, path=cfg.targets, dimensions=[d.code for d in survey.dimensions])
     return survey, targets
-
-
-def eval_seed(seed: int, eval_id: int) -> int:
-    """Seed of the sampled answers of one evaluation, from (run seed, evaluation id)."""
-    return int(np.random.SeedSequence([seed, eval_id + 2]).generate_state(1)[0])
 
 
 class SurveyObjective:
@@ -118,6 +111,31 @@ class SurveyObjective:
             return self.summary(self.persona[None], PERSONA_ID)
         raise ValueError(f"baseline {which!r} is not 'naive' or 'persona'")
 
+    def prompts_of(self, z: np.ndarray) -> dict[str, torch.Tensor]:
+        """The three prompts a run compares, each (1, n, d): naive (n = 0), persona, optimized z."""
+        return {
+            "naive": torch.zeros(1, 0, self.scorer.embed_dim),
+            "persona": self.persona[None],
+            "optimized": self.subspace.prompts(z),
+        }
+
+    def rescore(self, z: np.ndarray, seeds: list[int]) -> dict[str, dict[str, Any]]:
+        """Naive, persona and optimized z, each scored on the SAME sampled draws ``seeds`` (paired).
+
+        Per prompt: ``losses`` (R,) and ``indices`` (R, D) of each draw, ``means`` (I,) the mean
+        answer per item over the draws, and the ``seeds`` used. Sample mode only.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for name, prompt in self.prompts_of(z).items():
+            scores = self.scorer.draw_scores(prompt, samples=self.cfg.samples, seeds=list(seeds))
+            out[name] = {
+                "losses": self.loss_of(scores.indices).tolist(),
+                "indices": scores.indices.tolist(),
+                "means": dict(zip(self.survey.numbers, scores.means.mean(0).tolist(), strict=True)),
+                "seeds": list(seeds),
+            }
+        return out
+
     def point_summary(self, z: np.ndarray, eval_id: int) -> dict[str, Any]:
         return self.summary(self.subspace.prompts(z), eval_id)
 
@@ -133,11 +151,7 @@ class SurveyObjective:
             position=self.cfg.position,
             max_rows=max(self.cfg.max_rows, len(survey.items)),
         )
-        prompts = {
-            "naive": torch.zeros(1, 0, scorer.embed_dim),
-            "persona": self.persona[None],
-            "optimized": self.subspace.prompts(z),
-        }
+        prompts = self.prompts_of(z)
         results = {name: mean_js(scorer.answer_probs(p)[0], records) for name, p in prompts.items()}
         return goqa_report(results, len(records))
 

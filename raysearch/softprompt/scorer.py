@@ -188,6 +188,20 @@ class SurveyScorer:
             raise UserInputError(f"mode {mode!r} is not 'expected' or 'sample'")
         return Scores(probs, means, self.survey.indices(means))
 
+    def draw_scores(self, prompt: torch.Tensor, *, samples: int, seeds: list[int]) -> Scores:
+        """ONE prompt (1, n, d) scored on several seeded draws: one row per seed, one forward pass.
+
+        Row r equals ``scores(prompt, mode="sample", samples=samples, seeds=[seeds[r]])``: the
+        answer distributions do not depend on the seed, only the drawn answers do.
+        """
+        if prompt.dim() != 3 or prompt.shape[0] != 1:
+            raise ValueError(f"draw_scores takes one prompt (1, n, d), got {tuple(prompt.shape)}")
+        if not seeds:
+            raise ValueError("draw_scores needs at least one seed")
+        probs = self.answer_probs(prompt)[0]
+        means = torch.stack([sample_answers(probs, samples, s) for s in seeds])
+        return Scores(probs[None].expand(len(seeds), -1, -1), means, self.survey.indices(means))
+
     # -- forward passes -----------------------------------------------------------------------
     def _last_logits_to_probs(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits[:, -1, self.answer_ids].float(), dim=-1)

@@ -31,9 +31,10 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     report = run_softprompt(cfg)
+    how = " (paired 95% intervals over the fresh draws below 0)" if cfg.mode == "sample" else ""
     print(
         f"total wall time {time.perf_counter() - start:.0f} s; optimized beats naive and "
-        f"persona: {report['optimized_beats_both']}"
+        f"persona{how}: {report['optimized_beats_both']}"
     )
     return 0
 

@@ -57,6 +57,9 @@ class _Scorer:
     def goqa_check(self, z: np.ndarray, n_questions: int) -> dict[str, Any]:
         return self.objective.goqa_check(z, n_questions)
 
+    def rescore(self, z: np.ndarray, seeds: list[int]) -> dict[str, dict[str, Any]]:
+        return self.objective.rescore(z, seeds)
+
     def save(self, z: np.ndarray, folder: str, meta: dict[str, Any]) -> str:
         return str(self.objective.save(z, folder, meta))
 
@@ -94,6 +97,9 @@ class ActorPool:
 
     def goqa_check(self, z: np.ndarray, n_questions: int) -> dict[str, Any]:
         return self._ray.get(self.actors[0].goqa_check.remote(z, n_questions))
+
+    def rescore(self, z: np.ndarray, seeds: list[int]) -> dict[str, dict[str, Any]]:
+        return self._ray.get(self.actors[0].rescore.remote(z, seeds))
 
     def save(self, z: np.ndarray, folder: str | Path, meta: dict[str, Any]) -> Path:
         return Path(self._ray.get(self.actors[0].save.remote(z, str(Path(folder).resolve()), meta)))

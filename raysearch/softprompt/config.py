@@ -74,6 +74,13 @@ class SoftPromptConfig:
         choices=("expected", "sample"),
     )
     samples: int = _f(20, "answers drawn per item in sample mode")
+    rescore_draws: int = _f(
+        20,
+        "sample mode: after the search, naive, persona and the optimized prompt are all scored on "
+        "this many fresh draws (seeds disjoint from every search draw, the same for every prompt); "
+        "the report gives their means, 95% intervals and paired differences. Ignored in expected mode",
+        result=False,
+    )
     goqa: int = _f(
         0,
         "also ask N GlobalOpinionQA questions of the country and report the mean Jensen-Shannon "
@@ -114,6 +121,10 @@ class SoftPromptConfig:
             (self.workers >= 0, f"--workers {self.workers} must be >= 0 (0 = no Ray)"),
             (self.goqa >= 0, f"--goqa {self.goqa} must be >= 0 (0 = skip the check)"),
             (self.samples >= 1, f"--samples {self.samples} must be at least 1"),
+            (
+                self.rescore_draws >= 2,
+                f"--rescore-draws {self.rescore_draws} must be at least 2 (an interval needs 2 draws)",
+            ),
             (
                 self.optimizer in OPTIMIZERS,
                 f"--optimizer {self.optimizer!r} is not one of {OPTIMIZERS}",

@@ -1,5 +1,8 @@
 """The run report: per dimension target vs naive vs persona vs optimized, totals, convergence.
 
+In sample mode the numbers are the fresh-draw re-scoring (``raysearch.softprompt.rescore``)
+with 95% intervals and paired differences; the search-time losses are shown apart, labelled.
+
 Compute first, then render: ``build_report`` returns plain data; the Markdown table, the JSON
 file and the convergence plot are drawn from it.
 """
@@ -24,8 +27,20 @@ def build_report(
     history: list[float],
     config: dict[str, Any],
     elapsed_s: float,
+    fresh: dict[str, Any] | None = None,
+    search_time: dict[str, Any] | None = None,
+    draws: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Plain data: results maps 'naive'/'persona'/'optimized' to {indices, means, loss}."""
+    """Plain data: results maps 'naive'/'persona'/'optimized' to {indices, means, loss}.
+
+    Sample mode passes ``fresh`` (``raysearch.softprompt.rescore.summarize``): the table and
+    the L1 row then come from the fresh draws, ``search_time`` keeps the losses the search saw
+    (the winner's is its own draw, biased low) and ``draws`` records both seed sets.
+    ``optimized_beats_both`` is then "the paired 95% interval of optimized minus naive and of
+    optimized minus persona lies below 0"; in expected mode it is a plain comparison.
+    """
+    if fresh is not None:
+        results = fresh["prompts"]
     table = []
     for code in dimensions:
         row: dict[str, Any] = {"dimension": code, "target": targets.get(code)}
@@ -33,12 +48,17 @@ def build_report(
             row[name] = results[name]["indices"][code]
         table.append(row)
     totals = {name: results[name]["loss"] for name in ROWS}
+    if fresh is None:
+        beats = totals["optimized"] < min(totals["naive"], totals["persona"])
+    else:
+        paired = fresh["paired"]
+        beats = paired["optimized - naive"]["high"] < 0 and paired["optimized - persona"]["high"] < 0
     best_so_far = np.minimum.accumulate(np.asarray(history, dtype=float)).tolist() if history else []
-    return {
+    report = {
         "country": country,
         "table": table,
         "l1": totals,
-        "optimized_beats_both": totals["optimized"] < min(totals["naive"], totals["persona"]),
+        "optimized_beats_both": bool(beats),
         "history": history,
         "best_so_far": best_so_far,
         "evaluations": len(history),
@@ -46,6 +66,59 @@ def build_report(
         "means": {name: results[name]["means"] for name in ROWS},
         "config": config,
     }
+    if fresh is not None:
+        report["fresh"] = fresh
+        report["search_time"] = search_time or {}
+        report["draws"] = draws or {}
+    return report
+
+
+def _fresh_lines(report: dict[str, Any]) -> list[str]:
+    """Sample mode: the paired differences, the search-time losses and the draw record."""
+    fresh, search = report["fresh"], report["search_time"]
+    r = fresh["draws"]
+    lines = [
+        "",
+        f"Sample mode: every cell above is the mean over the same {r} fresh draws for all three "
+        "prompts (seeds disjoint from every search draw), with a 95% bootstrap interval over draws.",
+        "",
+        f"Paired L1 differences over the same {r} fresh draws (negative = the first is closer; "
+        "95% paired bootstrap interval):",
+        "",
+        "| comparison | mean | 95% interval |",
+        "| --- | ---: | --- |",
+    ]
+    for key, d in fresh["paired"].items():
+        lines.append(f"| {key.replace(' - ', ' − ')} | {d['mean']:+.1f} | [{d['low']:+.1f}, {d['high']:+.1f}] |")
+    std = {name: fresh["prompts"][name]["loss_interval"]["std"] for name in ROWS}
+    lines += [
+        "",
+        "Standard deviation of the L1 of one draw: " + ", ".join(f"{n} {std[n]:.1f}" for n in ROWS) + ".",
+    ]
+    if search:
+        lines += [
+            "",
+            "Search time (one draw each, not used in the table): "
+            f"naive {search['naive']:.1f}, persona {search['persona']:.1f}, optimized "
+            f"{search['optimized']:.1f} (evaluation {search['optimized_eval']}: the minimum over "
+            f"{report['evaluations']} noisy evaluations, so biased low).",
+        ]
+    draws = report.get("draws") or {}
+    if draws:
+        lines.append(
+            f"Draws: {len(draws['search'])} search seeds and {len(draws['fresh'])} fresh seeds, "
+            f"{draws['shared']} shared (both lists in report.json)."
+        )
+    return lines
+
+
+def _cell(report: dict[str, Any], name: str, row: dict[str, Any] | None) -> str:
+    """A cell of a dimension ``row`` (None = the L1 row); in sample mode with its 95% interval."""
+    if "fresh" not in report:
+        return f"{(report['l1'] if row is None else row)[name]:.1f}"
+    entry = report["fresh"]["prompts"][name]
+    iv = entry["loss_interval"] if row is None else entry["indices_interval"][row["dimension"]]
+    return f"{iv['mean']:.1f} [{iv['low']:.1f}, {iv['high']:.1f}]"
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -58,10 +131,11 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for row in report["table"]:
         target = "–" if row["target"] is None else f"{row['target']:.0f}"
-        cells = " | ".join(f"{row[name]:.1f}" for name in ROWS)
+        cells = " | ".join(_cell(report, name, row) for name in ROWS)
         lines.append(f"| {row['dimension']} | {target} | {cells} |")
-    l1 = report["l1"]
-    lines.append(f"| **L1** |  | {l1['naive']:.1f} | {l1['persona']:.1f} | {l1['optimized']:.1f} |")
+    lines.append("| **L1** |  | " + " | ".join(_cell(report, name, None) for name in ROWS) + " |")
+    if "fresh" in report:
+        lines += _fresh_lines(report)
     cfg = report["config"]
     lines += [
         "",
@@ -92,8 +166,12 @@ def plot_convergence(report: dict[str, Any], path: Path) -> Path:
     x = np.arange(1, len(report["history"]) + 1)
     ax.scatter(x, report["history"], s=6, alpha=0.4, label="candidate")
     ax.plot(x, report["best_so_far"], color="C1", label="best so far")
+    fresh = "fresh" in report
+    suffix = f" (mean of {report['fresh']['draws']} fresh draws)" if fresh else ""
     for name, style in (("naive", ":"), ("persona", "--")):
-        ax.axhline(report["l1"][name], color="gray", linestyle=style, label=name)
+        ax.axhline(report["l1"][name], color="gray", linestyle=style, label=name + suffix)
+    if fresh:  # the winner re-scored: the gap to "best so far" is the winner's curse
+        ax.axhline(report["l1"]["optimized"], color="C2", linestyle="-.", label="optimized" + suffix)
     ax.set_xlabel("evaluations")
     ax.set_ylabel("L1 to Hofstede targets")
     ax.set_title(f"soft prompt search: {report['country']}")

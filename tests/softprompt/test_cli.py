@@ -54,6 +54,7 @@ def test_survey_with_a_missing_item(capsys, tmp_path: Path) -> None:
 
 def test_bad_numbers(capsys) -> None:
     assert "--popsize" in _fails(capsys, ["--country", "China", "--popsize", "1"])
+    assert "--rescore-draws 1 must be at least 2" in _fails(capsys, ["--country", "China", "--rescore-draws", "1"])
 
 
 def test_unknown_flag_is_rejected() -> None:

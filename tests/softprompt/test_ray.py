@@ -31,6 +31,11 @@ def test_actor_pool_matches_in_process_objective(tiny_lm_dir: Path, tmp_path: Pa
                 assert remote[key] == pytest.approx(value, abs=1e-3), key
             elif isinstance(value, float):
                 assert remote[key] == pytest.approx(value, abs=1e-3), key
+        seeds = [11, 12, 13]
+        remote_draws, local_draws = pool.rescore(z[0], seeds), local.rescore(z[0], seeds)
+        for name, here in local_draws.items():
+            assert remote_draws[name]["seeds"] == seeds
+            assert remote_draws[name]["losses"] == pytest.approx(here["losses"], abs=1e-3), name
         saved = pool.save(z[:1], tmp_path / "adapter", {})
         assert (saved / "adapter_config.json").exists()
         pool.shutdown()

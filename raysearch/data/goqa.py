@@ -192,6 +192,25 @@ def global_distributions(records: list[DistributionRecord]) -> list[Distribution
     return out
 
 
+def leave_one_out_global(records: list[DistributionRecord]) -> dict[tuple[str, str], DistributionRecord]:
+    """Per (country, question): the unweighted mean over the *other* countries that answered it.
+
+    The non-steerable reference for predicting country c on question q must not see c's answers:
+    the entry for ``(c, q)`` is ``global_distributions`` of q's records from every country but c
+    (options aligned by text, as there). A question that only c answered has no entry.
+    """
+    by_q: dict[str, list[DistributionRecord]] = defaultdict(list)
+    for r in records:
+        by_q[r.group].append(r)
+    out: dict[tuple[str, str], DistributionRecord] = {}
+    for q, recs in by_q.items():
+        for c in dict.fromkeys(r.community for r in recs):
+            others = [r for r in recs if r.community != c]
+            if others:
+                out[(c, q)] = global_distributions(others)[0]
+    return out
+
+
 def goqa_pairs(
     data: GoqaData, communities: list[str] | None, *, margin: float = DEFAULT_MARGIN
 ) -> tuple[list[PairRecord], list[PairRecord]]:

@@ -112,9 +112,9 @@ def test_prepare_trials_baselines_on_val(small):
     base = DprmConfig(n_boot=20)
     trial_base, data, baselines = dprm.prepare_trials(space, small, base, None)
     assert trial_base == base.to_dict() and data is small
-    assert set(baselines) == {"global distribution", "uniform"}
-    # the global mean of A, B, C is closer to A and B than the uniform distribution is
-    assert baselines["global distribution"][0] < baselines["uniform"][0]
+    assert set(baselines) == {"leave-one-out global", "uniform"}
+    # the mean of the other countries (B and C for A; A and C for B) is closer than the uniform distribution
+    assert baselines["leave-one-out global"][0] < baselines["uniform"][0]
 
 
 @pytest.mark.parametrize("rows,match", [

@@ -19,7 +19,7 @@ from raysearch.models.scoring import RewardModel
 from raysearch.train.checkpoint import MODEL_DIR
 from raysearch.train.dprm.cli import add_cli, run_cli
 from raysearch.train.dprm.config import DprmConfig
-from raysearch.train.dprm.data import DprmData, global_prediction, prepare, uniform_prediction
+from raysearch.train.dprm.data import LOO_GLOBAL, DprmData, prepare, reference_predictors
 from raysearch.train.dprm.evaluate import flatten, reference_metrics
 from raysearch.train.dprm.loop import run_loop
 
@@ -27,8 +27,9 @@ CONFIG_CLS = DprmConfig
 #: search-space ``fixed`` options that shape the data (passed to ``prepare``), not the training config
 DATA_KEYS = ("max_train_records", "margin")
 PER_COMMUNITY_PREFIX = "val/jsd/"
-#: model-free reference predictors, by the label the report and the Pareto plot show
-REFERENCES = ("global distribution", "uniform")
+#: model-free reference predictors, by the label the report and the Pareto plot show; the global one is
+#: leave-one-out (the mean over the *other* countries that answered the question, uniform if none did)
+REFERENCES = (LOO_GLOBAL, "uniform")
 
 
 def load_model(path: str | Path) -> RewardModel:
@@ -38,10 +39,9 @@ def load_model(path: str | Path) -> RewardModel:
 
 
 def reference_flat(data: DprmData, *, split: str, n_boot: int = 1000, seed: int = 0) -> dict[str, dict[str, float]]:
-    """Flat ``{split}/...`` metrics of the global-distribution and uniform predictors on ``split``."""
+    """Flat ``{split}/...`` metrics of the leave-one-out global and uniform predictors on ``split``."""
     records, pairs = data.eval_splits()[split], getattr(data.pairs, split)
-    predictors = {"global distribution": lambda r: global_prediction(r, data.global_by_question),
-                  "uniform": uniform_prediction}
+    predictors = reference_predictors(data)
     return {name: flatten(reference_metrics(fn, records, pairs, split=split, n_boot=n_boot, seed=seed))
             for name, fn in predictors.items()}
 

@@ -16,7 +16,7 @@ from raysearch.metrics.distribution import DistributionMetrics
 from raysearch.train.checkpoint import MODEL_DIR, read_meta
 from raysearch.train.config import add_config_flags, config_from_args
 from raysearch.train.dprm.config import DprmConfig
-from raysearch.train.dprm.data import DprmData, global_prediction, prepare, uniform_prediction
+from raysearch.train.dprm.data import LOO_GLOBAL, DprmData, has_reference, prepare, reference_predictors
 from raysearch.train.dprm.evaluate import reference_metrics
 
 FINGERPRINT = "FINGERPRINT"
@@ -27,7 +27,7 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     """The ``dprm`` command's flags: data, Ray workers, output, smoke mode and one flag per config field."""
     parser.description = ("Train a steerable DPRM reward model (optimal transport to each community's answer "
                           "distribution) with Ray Train workers; print test JSD and W1 per community next to "
-                          "the global (mean over countries) distribution.")
+                          "the leave-one-out global distribution (mean over the other countries).")
     parser.add_argument("--data", default="goqa", help="goqa (bundled GlobalOpinionQA slice) or a GlobalOpinionQA .json")
     parser.add_argument("--communities", nargs="+", default=None, metavar="NAME",
                         help="countries to train on (default: the SCPO countries present)")
@@ -71,14 +71,30 @@ def fit(cfg: DprmConfig, data: DprmData, *, out: Path, workers: int, gpu: bool) 
 
 
 def results(cfg: DprmConfig, data: DprmData, run: Path) -> dict[str, Any]:
-    """Test metrics of the trained model (from its checkpoint) and of the global and uniform references."""
+    """Test metrics of the trained model (from its checkpoint) and of the leave-one-out global and uniform references."""
     saved = read_meta(run)["metrics"]
-    refs = {"global distribution": lambda r: global_prediction(r, data.global_by_question), "uniform": uniform_prediction}
+    refs = reference_predictors(data)
     out: dict[str, Any] = {"DPRM-" + cfg.dprm_loss.upper(): {"test": saved["test"], "test_pairs": saved.get("test_pairs")}}
     for name, fn in refs.items():
         m = reference_metrics(fn, data.records.test, data.pairs.test, split="test", n_boot=cfg.n_boot, seed=cfg.seed)
         out[name] = {k: v.to_dict() for k, v in m.items()}
     return out
+
+
+def length_check(cfg: DprmConfig, data: DprmData) -> str:
+    """One line: how many questions collide at ``cfg.max_length`` (input texts only), with a warning if any do."""
+    from transformers import AutoTokenizer
+
+    from raysearch.models.backbone import resolve_backbone
+    from raysearch.train.dprm.collisions import count_collisions
+
+    tok = AutoTokenizer.from_pretrained(resolve_backbone(cfg.init_from or cfg.backbone))
+    records = [*data.records.train, *data.records.val, *data.records.test]
+    col = count_collisions(tok, records, max_length=cfg.max_length, conditioned=cfg.condition_on_community)
+    if col.n_colliding == 0:
+        return f"text length check: {col.summary()}"
+    return (f"WARNING: {col.summary()}: the model cannot tell those questions apart; raise --max-length "
+            f"(the GlobalOpinionQA SCPO countries need 96)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -105,6 +121,7 @@ def run_cli(args: argparse.Namespace) -> int:
         print(f"[raysearch.train] {note}", flush=True)
     print("[raysearch.train] records per community (train/val/test): " + ", ".join(
         f"{c} {a}/{b}/{t}" for c, a, b, t in data.size_table()), flush=True)
+    print(f"[raysearch.train] {length_check(cfg, data)}", flush=True)
 
     from raysearch.ray_env import init_ray
     from raysearch.train.dprm.report import comparison, markdown, print_rich
@@ -120,12 +137,18 @@ def run_cli(args: argparse.Namespace) -> int:
     res = results(cfg, data, run)
     name = next(iter(res))
     cmp = comparison({k: DistributionMetrics.from_dict(v["test"]) for k, v in res.items() if k != "uniform"})
-    print_rich(cmp, title=f"Test split: {name} vs the global distribution, per community")
+    print_rich(cmp, title=f"Test split: {name} vs the {LOO_GLOBAL} distribution, per community")
     acc = {k: v["test_pairs"] for k, v in res.items() if v.get("test_pairs") and k != "uniform"}  # uniform: all ties
     acc_line = "Pairwise accuracy on the test pairs (reward = predicted share; ties wrong): " + "; ".join(
         f"{k} mean {v['mean'] * 100:.1f}%, worst {v['worst'] * 100:.1f}% ({v['worst_community']})" for k, v in acc.items())
     print(acc_line)
-    (run / "table.md").write_text(markdown(cmp, notes=["", acc_line, "", f"Wall time: {minutes:.1f} min."]))
+    test = data.records.test
+    missing = sum(not has_reference(r, data.loo_global) for r in test)
+    ref_line = (f"{LOO_GLOBAL}: per record, the unweighted mean over the other countries of the source that answered "
+                f"the question; {missing} of {len(test)} test records have none and get the uniform distribution.")
+    print(ref_line)
+    (run / "table.md").write_text(markdown(cmp, notes=["", acc_line, "", ref_line, "",
+                                                       f"Wall time: {minutes:.1f} min."]))
     tmp = run / "results.json.tmp"
     tmp.write_text(json.dumps({"config": cfg.to_dict(), "data": args.data, "communities": data.communities,
                                "results": res, "comparison": cmp.to_dict(), "minutes": minutes}, indent=2))

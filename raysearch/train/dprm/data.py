@@ -8,7 +8,7 @@ unseen questions. Questions that yield no pair go to training, as ``split_by_gro
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +18,8 @@ from raysearch.data.goqa import (
     _read_json,
     bundled_path,
     check_communities,
-    global_distributions,
     goqa_pairs,
+    leave_one_out_global,
     load_goqa,
 )
 from raysearch.data.records import DistributionRecord, PairRecord
@@ -30,6 +30,8 @@ from raysearch.objectives.dprm import check_distribution
 #: GlobalOpinionQA's raw shares are rounded to 3 decimals: over up to 12 options they miss 1 by at most
 #: 0.003 in the published file, so a raw row off by more than 0.01 is an error, not rounding.
 RAW_SUM_TOL = 0.01
+#: the label of the leave-one-out global reference in tables, results and the Pareto plot
+LOO_GLOBAL = "leave-one-out global"
 SOURCES = "goqa (the bundled GlobalOpinionQA slice) or a GlobalOpinionQA .json/.json.gz file"
 
 
@@ -41,8 +43,9 @@ class DprmData:
     communities: list[str]
     records: Split[DistributionRecord]
     pairs: Split[PairRecord]
-    #: per question, the unweighted mean distribution over every country of the source that answered it
-    global_by_question: dict[str, DistributionRecord] = field(default_factory=dict)
+    #: per (country, question): the unweighted mean distribution over the *other* countries of the source
+    #: that answered it (leave-one-out); absent where no other country did
+    loo_global: dict[tuple[str, str], DistributionRecord] = field(default_factory=dict)
 
     @property
     def train(self) -> list[DistributionRecord]:
@@ -124,21 +127,48 @@ def prepare(
         rsplit = Split(_subsample(rsplit.train, max_train_records, seed), rsplit.val, rsplit.test)
         notes.append(f"training records subsampled to {max_train_records} (seed {seed})")
     questions = {r.group for r in records}
-    glob = {g.group: g for g in global_distributions([r for r in goqa.records if r.group in questions])}
-    return DprmData(source=source, communities=chosen, records=rsplit, pairs=psplit, global_by_question=glob), notes
+    loo = leave_one_out_global([r for r in goqa.records if r.group in questions])
+    data = DprmData(source=source, communities=chosen, records=rsplit, pairs=psplit, loo_global=loo)
+    for split, recs in data.eval_splits().items():
+        missing = sum(not has_reference(r, loo) for r in recs)
+        if missing:
+            notes.append(f"{split}: {missing} of {len(recs)} records have no leave-one-out global reference "
+                         f"(no other country answered the question); the reference predicts uniform there")
+    return data, notes
 
 
-def global_prediction(rec: DistributionRecord, glob: dict[str, DistributionRecord]) -> list[float]:
-    """The global (unified) distribution of ``rec``'s question on ``rec``'s options, renormalized."""
-    g = glob.get(rec.group)
+def _loo_shares(rec: DistributionRecord, loo: dict[tuple[str, str], DistributionRecord]) -> list[float]:
+    """The other countries' mean shares of ``rec``'s options (0 for an option none of them had)."""
+    g = loo.get((rec.community, rec.group))
     share = dict(zip(g.options, g.distribution, strict=True)) if g is not None else {}
-    p = [share.get(o, 0.0) for o in rec.options]
+    return [share.get(o, 0.0) for o in rec.options]
+
+
+def has_reference(rec: DistributionRecord, loo: dict[tuple[str, str], DistributionRecord]) -> bool:
+    """Whether another country answered ``rec``'s question with at least one of ``rec``'s options."""
+    return sum(_loo_shares(rec, loo)) > 0
+
+
+def loo_global_prediction(rec: DistributionRecord, loo: dict[tuple[str, str], DistributionRecord]) -> list[float]:
+    """The leave-one-out global distribution for ``rec`` on ``rec``'s options, renormalized; ``[K]``.
+
+    The mean over the countries other than ``rec.community`` that answered the question
+    (``raysearch.data.goqa.leave_one_out_global``), so it never uses the answers it is scored
+    against. Without such a country (``has_reference`` false) it is the uniform distribution.
+    """
+    p = _loo_shares(rec, loo)
     total = sum(p)
-    return [x / total for x in p] if total > 0 else [1.0 / len(p)] * len(p)
+    return [x / total for x in p] if total > 0 else uniform_prediction(rec)
 
 
 def uniform_prediction(rec: DistributionRecord) -> list[float]:
+    """``[K]``: every option of ``rec`` gets 1/K."""
     return [1.0 / len(rec.options)] * len(rec.options)
 
 
-__all__ = ["DprmData", "global_prediction", "load_source", "prepare", "uniform_prediction"]
+def reference_predictors(data: DprmData) -> dict[str, Callable[[DistributionRecord], list[float]]]:
+    """The model-free references by label: the leave-one-out global distribution and the uniform one."""
+    return {LOO_GLOBAL: lambda r: loo_global_prediction(r, data.loo_global), "uniform": uniform_prediction}
+
+
+__all__ = ["LOO_GLOBAL", "DprmData", "has_reference", "reference_predictors", "load_source", "loo_global_prediction", "prepare", "uniform_prediction"]

@@ -115,5 +115,5 @@ def reference_metrics(
     predict: Callable[[DistributionRecord], Sequence[float]], records: Sequence[DistributionRecord],
     pairs: Sequence[PairRecord], *, split: str, n_boot: int, seed: int,
 ) -> dict[str, DistributionMetrics | CommunityMetrics]:
-    """Metrics of a model-free predictor (the global distribution, the uniform one) on one split."""
+    """Metrics of a model-free predictor (the leave-one-out global distribution, the uniform one) on one split."""
     return split_metrics(split, [predict(r) for r in records], records, pairs, n_boot=n_boot, seed=seed)

@@ -6,8 +6,9 @@ training country ``c`` a factor ``u_c``; ``P(i ≻ j | c) = σ(b_i − b_j + u_c
 L-BFGS on the training countries' pairs with an L2 penalty ``lam``. An unseen country's ``u`` is the
 MAP estimate from its context pairs alone (prior ``N(0, I / lam_user)``); with no context ``u = 0``,
 which is a Bradley–Terry model on option IDs. It is scored on exactly the held-out users, target
-pairs and nested contexts of ``experiments/npbtl_goqa.py`` (same split, same seeds), so the two
-tables compare row for row. It can only rank options it saw in training, which ``--pairs contested``
+pairs and nested contexts of ``experiments/npbtl_goqa.py`` (same split, same seeds, context and
+targets on disjoint questions unless ``--disjoint pair``), so the two tables compare row for row.
+K, lam and lam_user are picked per split on its validation countries; test is printed only at the end. It can only rank options it saw in training, which ``--pairs contested``
 nearly guarantees (those pairs are picked from the training countries' own pairs; an option only a
 dropped training country answered is scored as a tie, i.e. wrong).
 
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from raysearch.data.records import PairRecord
-from raysearch.data.tasks import EVAL_CONTEXT_SIZES, Task, user_of
+from raysearch.data.tasks import DISJOINT, EVAL_CONTEXT_SIZES, Task, user_of
 from raysearch.errors import UserInputError, run_cli
 from raysearch.train.npbtl import markdown_table, pooled_curve
 from raysearch.train.npbtl_config import NpbtlConfig
@@ -105,8 +106,9 @@ def score(tasks: Sequence[Task], records: Sequence[PairRecord], items: dict[tupl
     return np.concatenate(out)
 
 
-def select(split: dict[str, list[PairRecord]], cfg: NpbtlConfig, a: argparse.Namespace) -> tuple[int, float, float]:
-    """The (rank, lam, lam_user) with the best mean validation accuracy over context sizes 1..10."""
+def select(split: dict[str, list[PairRecord]], cfg: NpbtlConfig, a: argparse.Namespace
+           ) -> tuple[tuple[int, float, float], float]:
+    """The (rank, lam, lam_user) with the best mean validation accuracy over context sizes 1..10, and that accuracy."""
     val_cfg = NpbtlConfig(**{**cfg.to_dict(), "eval_repeats": 4})
     val = split["val"]
     tasks = eval_task_sets(val, val_cfg)
@@ -118,7 +120,7 @@ def select(split: dict[str, list[PairRecord]], cfg: NpbtlConfig, a: argparse.Nam
                 acc = np.mean([score(tasks[c], val, items, b, v, lam_user=lam_user).mean() for c in EVAL_CONTEXT_SIZES[1:]])
                 if acc > best:
                     best, arg = float(acc), (rank, lam, lam_user)
-    return arg
+    return arg, best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="prior precision of an unseen country's factor")
     p.add_argument("--eval-repeats", type=int, default=16, help="evaluation tasks per held-out country")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split of countries per seed (as npbtl_goqa.py)")
+    p.add_argument("--disjoint", default="question", choices=DISJOINT,
+                   help="context and targets from disjoint questions (default) or only disjoint pairs (older, leaky)")
     p.add_argument("--smoke-test", action="store_true", help="one split, 2 evaluation tasks per user")
     a = p.parse_args(argv)
     if min(a.rank) < 1 or min(a.lam) <= 0 or min(a.lam_user) <= 0:
@@ -143,12 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     ok: dict[int, list[np.ndarray]] = {c: [] for c in EVAL_CONTEXT_SIZES}
     groups: list[str] = []
-    per_seed = []
+    per_seed: list[float] = []
+    held: list[str] = []  # held-out accuracy per split, printed after every choice is made
     for seed in a.seeds:
-        cfg = NpbtlConfig(pairs=a.pairs, min_countries=a.min_countries, eval_repeats=a.eval_repeats, seed=seed).validate()
+        cfg = NpbtlConfig(pairs=a.pairs, min_countries=a.min_countries, eval_repeats=a.eval_repeats, seed=seed,
+                          disjoint=a.disjoint).validate()
         split = goqa_split(a.data, None, cfg, seed=seed, notes=[])
-        rank, lam, lam_user = select(split, cfg, a) if len(a.rank) * len(a.lam) * len(a.lam_user) > 1 else (
-            a.rank[0], a.lam[0], a.lam_user[0])
+        (rank, lam, lam_user), val_acc = select(split, cfg, a) if len(a.rank) * len(a.lam) * len(a.lam_user) > 1 else (
+            (a.rank[0], a.lam[0], a.lam_user[0]), float("nan"))
         items, b, v = fit_factors(split["train"], rank=rank, lam=lam, seed=seed)
         test = split["test"]
         unseen = sum((r.prompt, o) not in items for r in test for o in (r.chosen, r.rejected))
@@ -161,14 +167,17 @@ def main(argv: list[str] | None = None) -> int:
             accs[c] = ok[c][-1].mean()
         groups += [test[i].community for t in tasks[0] for i in t.target]
         per_seed.append(accs[10] - accs[0])
-        print(f"seed {seed}: {len(items)} options, K={rank} lam={lam:g} lam_user={lam_user:g} (picked on val), "
-              f"held-out accuracy " + " ".join(
-            f"{c}:{100 * accs[c]:.1f}" for c in EVAL_CONTEXT_SIZES), flush=True)
+        held.append(f"seed {seed}: " + " ".join(f"{c}:{100 * accs[c]:.1f}" for c in EVAL_CONTEXT_SIZES))
+        how = ("given (one setting)" if np.isnan(val_acc) else
+               f"picked on validation (mean validation accuracy over context 1-10: {100 * val_acc:.1f})")
+        print(f"seed {seed}: {len(items)} options, K={rank} lam={lam:g} lam_user={lam_user:g} {how}", flush=True)
     res, gain = pooled_curve({c: np.concatenate(x) for c, x in ok.items()}, groups)
     caption = (f"Low-rank reference (option IDs; K, lam, lam_user picked per split on its validation countries from "
                f"K in {a.rank}, lam in {a.lam}, lam_user in {a.lam_user}), {a.data}, "
-               f"pairs={a.pairs}, min_countries={a.min_countries}; {len(a.seeds)} split(s), {len(set(groups))} "
+               f"pairs={a.pairs}, min_countries={a.min_countries}, context and targets disjoint by {a.disjoint}; "
+               f"test read once after all choices; {len(a.seeds)} split(s), {len(set(groups))} "
                f"distinct held-out countries; 95% intervals: bootstrap over countries; gain paired on the same targets.")
+    print("held-out accuracy per split: " + "; ".join(held))
     print(markdown_table({"low-rank": res}, caption=caption, gains={"low-rank": gain}))
     print("gain at 10 context pairs per split (points): " + " ".join(f"{100 * g:+.1f}" for g in per_seed))
     print(f"wall time {time.perf_counter() - t0:.0f} s; " + json.dumps({"seeds": a.seeds}))

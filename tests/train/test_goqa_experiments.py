@@ -38,3 +38,20 @@ def test_experiment_flags_fail_with_one_line(capsys):
         assert e.value.code == 2
         lines = capsys.readouterr().err.strip().splitlines()
         assert len(lines) == 1 and want in lines[0], lines
+
+
+@pytest.mark.slow  # about 35 s on 2 busy cores: embeds the contested split with a tiny backbone and trains 4 models
+def test_npbtl_goqa_prints_validation_then_test_once_and_a_zero_leakage_probe(capsys, tiny_backbone, tmp_path):
+    script = _script("npbtl_goqa")
+    argv = ["--pairs", "contested", "--out", str(tmp_path), "--set", f"backbone={tiny_backbone}", "max_length=16",
+            "steps=3", "epochs=1", "eval_repeats=1", "n_boot=20", "hidden=16", "heads=2", "latent_dim=2"]
+    assert script.main(argv) == 0
+    out = capsys.readouterr().out
+    head = out.split("VALIDATION accuracy")[0].lower()
+    assert not [line for line in head.splitlines() if "accuracy" in line and "test" in line]  # training prints val only
+    assert out.count("HELD-OUT TEST accuracy") == 1 and out.index("selected on validation") < out.index("HELD-OUT TEST")
+    assert "nothing was chosen on test" in out
+    probes = [line for line in out.splitlines() if line.startswith("leakage probe")]
+    assert len(probes) == 4 and all("tasks scored here: decides 0 of" in line for line in probes)
+    assert "pair-disjoint tasks on the same users: decides 0 of" not in probes[-1]  # the older protocol leaks
+    assert (tmp_path / "results.json").exists()

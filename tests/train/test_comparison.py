@@ -1,0 +1,144 @@
+"""SCPO vs its same-init baselines (``raysearch.train.comparison``, ``experiments/scpo_baselines.py``), tiny model."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raysearch.data.prepare import prepare_data
+from raysearch.data.splits import Split
+from raysearch.errors import run_cli
+from raysearch.metrics.paired import SUMMARIES
+from raysearch.models.scoring import RewardModel
+from raysearch.train import comparison
+from raysearch.train.baselines import FINETUNE, GLOBAL, PER_COMMUNITY
+from raysearch.train.checkpoint import MODEL_DIR, read_meta
+from raysearch.train.comparison import MODELS, STEERABLE, pair_correct, run_seed, summarize
+from raysearch.train.config import TrainConfig
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+COUNTRIES = ["United States", "Chile"]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("scpo_baselines", EXPERIMENTS / "scpo_baselines.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["scpo_baselines"] = mod  # its dataclasses resolve their module
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _data(per_country: int = 12):
+    """Two countries of the bundled slice: 24 community and 16 global training pairs, few evaluation pairs."""
+    d = prepare_data("goqa", COUNTRIES, seed=0, max_train_pairs=24, max_global_pairs=16)
+
+    def few(pairs):
+        return [p for c in COUNTRIES for p in [q for q in pairs if q.community == c][:per_country]]
+
+    return replace(d, pairs=Split(d.pairs.train, few(d.pairs.val), few(d.pairs.test)))
+
+
+def _base(backbone: str, **kw) -> TrainConfig:
+    d = dict(backbone=backbone, epochs=1, batch_size=8, max_length=24, freeze_layers=0, log_every=100, seed=0)
+    return TrainConfig(**{**d, **kw})
+
+
+def _weights(ckpt: str | Path) -> dict[str, torch.Tensor]:
+    return RewardModel.load(Path(ckpt) / MODEL_DIR).model.state_dict()
+
+
+def test_one_seed_starts_from_g_keeps_communities_apart_and_is_reused(tiny_backbone, tmp_path, monkeypatch):
+    """One seed end to end with a vanishing learning rate, so every model from G must still be G."""
+    data = _data()
+    calls: list[tuple[TrainConfig, list[str]]] = []
+    real = comparison.run_training
+
+    def spy(cfg, d, **kw):
+        calls.append((cfg, [p.community for p in d.train]))
+        return real(cfg, d, **kw)
+
+    monkeypatch.setattr(comparison, "run_training", spy)
+    run = run_seed(data, _base(tiny_backbone, lr=1e-12), tmp_path)
+    # fine-tuning from G, per-community and steerable SCPO start from G: their weights are G's
+    g = _weights(run.checkpoints[GLOBAL])
+    g_model = str(Path(run.checkpoints[GLOBAL]) / MODEL_DIR)
+    for name, ckpt in run.checkpoints.items():
+        if name == GLOBAL:
+            continue
+        assert read_meta(ckpt)["config"]["init_from"] == g_model, name
+        w = _weights(ckpt)
+        assert w.keys() == g.keys() and all(torch.allclose(w[k], g[k], atol=1e-6) for k in g), name
+    ft_plain = pair_correct(Path(run.checkpoints[FINETUNE]), data.pairs.val, conditioned=False, max_length=24)
+    assert np.array_equal(ft_plain, run.correct["val"][GLOBAL])  # without its prefix it ranks as G does
+    # G: BT on global pairs, no prefix; fine-tuning and steerable SCPO: every community, with the prefix
+    kinds = {(cfg.objective, cfg.condition_on_community, bool(cfg.init_from)): comms for cfg, comms in calls}
+    assert kinds[("bt", False, False)] == ["global"] * 16
+    assert sorted(set(kinds[("bt", True, True)])) == sorted(set(kinds[("scpo", True, True)])) == sorted(COUNTRIES)
+    # each per-community model saw only its own country's pairs, all of them
+    per = [comms for cfg, comms in calls if cfg.objective == "scpo" and not cfg.condition_on_community]
+    assert sorted(c for comms in per for c in set(comms)) == sorted(COUNTRIES) and all(len(set(c)) == 1 for c in per)
+    for c in COUNTRIES:
+        assert run.trained_on[f"{PER_COMMUNITY}/{c}"] == [c]
+        n_own = sum(p.community == c for p in data.pairs.train)
+        assert read_meta(run.checkpoints[f"{PER_COMMUNITY}/{c}"])["flat"]["scpo/n_pairs"] == n_own
+    for s in ("val", "test"):
+        n = len(getattr(data.pairs, s))
+        assert list(run.correct[s]) == list(MODELS) and all(v.shape == (n,) for v in run.correct[s].values())
+    # the summary has every statistic, and a model against itself has a 0 interval
+    summ = summarize([run], data.pairs.test, "test", n_boot=200)
+    assert set(summ.vs_global.stats) == set(COUNTRIES) | set(SUMMARIES)
+    for paired, ref in ((summ.vs_global, GLOBAL), (summ.vs_finetune, FINETUNE)):
+        for k in paired.stats:
+            d = paired.difference[ref][k]
+            assert d.value == d.low == d.high == 0.0
+            assert all(np.isfinite(paired.accuracy[m][k].value) for m in MODELS)
+    assert summ.seed_std[STEERABLE] == {"mean": 0.0, "worst": 0.0}  # one seed: no spread
+    # the same config, data and G again: every stage is reused, with the same correctness
+    monkeypatch.setattr(comparison, "run_training", lambda *a, **k: pytest.fail("a finished stage was retrained"))
+    again = run_seed(data, _base(tiny_backbone, lr=1e-12), tmp_path)
+    assert all(np.array_equal(run.correct["test"][m], again.correct["test"][m]) for m in MODELS)
+
+
+@pytest.mark.slow
+def test_script_end_to_end_writes_both_tables(tiny_backbone, tmp_path):
+    """Two seeds through the script: both splits, both references, the seed-averaged (fractional) headline."""
+    mod = _script()
+    out = tmp_path / "out"
+    assert mod.main(["--smoke-test", "--backbone", tiny_backbone, "--seeds", "0", "1", "--out", str(out)]) == 0
+    table = (out / "table.md").read_text()
+    for stat in [*COUNTRIES, "**mean**", "**worst community**", "**majority**", "**minority**"]:
+        assert table.count(f"| {stat} |") == 4, stat  # test and val, against G and against fine-tuning
+    assert f"{STEERABLE} − {FINETUNE}" in table and f"{PER_COMMUNITY} − {GLOBAL}" in table
+    assert "nothing was chosen on validation or test" in table
+    res = json.loads((out / "results.json").read_text())
+    assert res["seeds"] == [0, 1] and set(res["splits"]) == {"test", "val"}
+    self_diff = res["splits"]["test"]["vs_finetune"]["difference"][FINETUNE]
+    assert all(v["value"] == v["low"] == v["high"] == 0 for v in self_diff.values())
+    assert not list(out.glob("*.tmp"))
+    per_seed = res["splits"]["test"]["per_seed"][STEERABLE]
+    headline = res["splits"]["test"]["vs_global"]["accuracy"][STEERABLE]["mean"]["value"]
+    assert headline == pytest.approx((per_seed["0"]["mean"] + per_seed["1"]["mean"]) / 2)
+
+
+def test_bad_flags_are_one_line(capsys):
+    mod = _script()
+    for argv, needle in ((["--budget", "huge"], "--budget 'huge' is unknown"),
+                         (["--seeds", "1", "1"], "seeds must be distinct"),
+                         (["--threads", "0"], "--threads 0 must be >= 1")):
+        with pytest.raises(SystemExit) as e:
+            run_cli(mod.main, argv)
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+
+
+def test_unknown_split_is_a_user_error(tiny_backbone, tmp_path):
+    with pytest.raises(ValueError, match="split 'dev' is unknown"):
+        run_seed(_data(), replace(_base(tiny_backbone)), tmp_path, splits=("dev",))

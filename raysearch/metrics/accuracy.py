@@ -9,6 +9,10 @@ import numpy as np
 
 from raysearch.data.goqa import MAJORITY_COUNTRIES
 
+#: ``worst{k}_acc``: the mean accuracy of the k worst communities (of all, with k or fewer), a fairness
+#: objective less noisy than the single worst community when one community has few evaluation pairs.
+WORST_K = (2, 3)
+
 #: PRISM's majority countries are written differently from GlobalOpinionQA's.
 MAJORITY = frozenset(MAJORITY_COUNTRIES) | {"United Kingdom", "United States of America", "U.S.A."}
 
@@ -79,6 +83,9 @@ class CommunityMetrics:
             out[f"{prefix}majority_acc"] = self.majority_mean
         if self.minority_mean is not None:
             out[f"{prefix}minority_acc"] = self.minority_mean
+        ranked = sorted(iv.value for iv in self.per_community.values())
+        for k in WORST_K:
+            out[f"{prefix}worst{k}_acc"] = float(np.mean(ranked[:k]))
         for c, iv in self.per_community.items():
             out[f"{prefix}acc/{c}"] = iv.value
         return out

@@ -30,12 +30,15 @@ def plot_front(
     *,
     baselines: dict[str, tuple[float, float]] | None = None,
     title: str = "",
+    seed_sd: dict[str, tuple[float, float]] | None = None,
 ) -> Path:
     """Write ``front`` to ``path`` as a PNG (atomically) and return the path.
 
     The front points are joined as a staircase and labelled by trial id; the region the
     hypervolume measures is shaded; dominated trials are grey; each baseline (e.g.
     ``{"BT baseline": (0.61, 0.42)}``) gets its own marker; the reference point is an ``x``.
+    ``seed_sd`` (trial id or baseline name -> the seed SD of both objectives) draws ±1 SD error
+    bars, so a reader sees which differences between points are seed noise.
     Uses the Agg canvas directly, so it neither needs nor changes a pyplot backend.
     """
     fig = Figure(figsize=(7.5, 5.5), dpi=120)
@@ -109,6 +112,12 @@ def plot_front(
             zorder=6,
             label=name,
         )
+
+    where = {p.trial_id: p.values for p in front.points} | dict(baselines or {})
+    for k, (name, (sx, sy)) in enumerate((seed_sd or {}).items()):
+        if name in where:
+            ax.errorbar([where[name][0]], [where[name][1]], xerr=[sx], yerr=[sy], fmt="none", ecolor="0.25",
+                        elinewidth=0.9, capsize=3, zorder=3.5, label="±1 seed SD" if k == 0 else None)
 
     ax.scatter(
         [ref[0]],

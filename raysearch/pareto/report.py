@@ -25,6 +25,7 @@ def markdown_report(
     per_community: dict[str, dict[str, float]] | None = None,
     test_scores: dict[str, dict[str, float]] | None = None,
     notes: Sequence[str] = (),
+    sections: Sequence[str] = (),
 ) -> str:
     """The report as Markdown text (the caller writes it, next to ``pareto.png``).
 
@@ -67,7 +68,7 @@ def markdown_report(
         ]
         for p in front.points
     ]
-    lines += _table(header, rows) if rows else ["No finished trial: the front is empty."]
+    lines += table_lines(header, rows) if rows else ["No finished trial: the front is empty."]
     lines.append("")
 
     if per_community:
@@ -76,7 +77,7 @@ def markdown_report(
         if on_front and comms:
             lines += ["## Per-community accuracy of the Pareto points", ""]
             rows = [[c, *[_num(per_community[t].get(c)) for t in on_front]] for c in comms]
-            lines += _table(["community", *on_front], rows)
+            lines += table_lines(["community", *on_front], rows)
             lines.append("")
 
     if baselines:
@@ -85,10 +86,10 @@ def markdown_report(
             [name, _num(x), _num(y), _dominated_by(front.points, (x, y), front.modes)]
             for name, (x, y) in baselines.items()
         ]
-        lines += _table(["baseline", o1, o2, "dominated by the front"], rows)
+        lines += table_lines(["baseline", o1, o2, "dominated by the front"], rows)
         lines.append("")
 
-    lines += ["## Plot", "", "![Pareto front](pareto.png)", ""]
+    lines += [*sections, "## Plot", "", "![Pareto front](pareto.png)", ""]
     if notes:
         lines += ["## Notes", "", *[f"- {n}" for n in notes], ""]
     return "\n".join(lines)
@@ -108,7 +109,8 @@ def _dominated_by(
     return ", ".join(f"`{t}`" for t in ids) if ids else "no"
 
 
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+def table_lines(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table as lines (cells escaped)."""
     out = ["| " + " | ".join(_cell(h) for h in header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
     return out

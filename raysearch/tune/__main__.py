@@ -28,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (overrides the space file)")
     p.add_argument("--sampler", choices=["nsga2", "tpe", "gp", "random"], default=None, help="Optuna sampler")
     p.add_argument("--seed", type=int, default=None, help="sampler and training seed (overrides the space file)")
+    p.add_argument("--seed-reruns", type=int, default=None,
+                   help="more seeds for every Pareto configuration and baseline after the search (overrides the space file)")
     p.add_argument("--name", default=None, help="run and study name (default: EXPERIMENT)")
     p.add_argument("--out", default="runs/tune", help="outputs go to OUT/NAME/")
     p.add_argument("--storage", default=None,
@@ -70,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     if space.experiment != args.experiment and args.space is None:
         raise UserInputError(f"{path}: experiment is {space.experiment!r}, not {args.experiment!r}")
     overrides = {k: v for k, v in {"num_samples": args.num_samples, "max_concurrent": args.max_concurrent,
-                                   "sampler": args.sampler, "seed": args.seed}.items() if v is not None}
+                                   "sampler": args.sampler, "seed": args.seed,
+                                   "seed_reruns": args.seed_reruns}.items() if v is not None}
     fixed = dict(space.fixed)
     if args.smoke_test:
         overrides.setdefault("num_samples", SMOKE_SAMPLES)
+        overrides.setdefault("seed_reruns", 1)
         fixed.update({k: v for k, v in getattr(module, "SMOKE_FIXED", SMOKE_FIXED).items() if k in valid})
     space = space.with_overrides(**overrides) if overrides else space
     train_fixed = {k: v for k, v in fixed.items() if k not in module.DATA_KEYS}

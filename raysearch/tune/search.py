@@ -23,6 +23,7 @@ from raysearch.pareto import ParetoFront, markdown_report, plot_front
 from raysearch.train.checkpoint import read_meta
 from raysearch.train.config import TrainConfig
 from raysearch.train.registry import objective_module
+from raysearch.tune.confirm import Confirmation, confirmation_markdown, write_confirmation
 from raysearch.tune.study import close_orphans, open_storage, read_front, strict_optuna_search
 
 
@@ -127,8 +128,16 @@ def run_search(
     if (n := close_orphans(paths.optuna_storage, paths.name)) > 0:
         print(f"[raysearch.tune] {n} trial(s) asked just before the driver died were marked FAIL (interrupted)")
     front = read_front(paths.optuna_storage, paths.name)
+    copy_pareto_checkpoints(front, paths)
+    confirmation = None
+    confirm = getattr(module, "confirm_trials", None)  # pairwise objectives: seed reruns + test, paired
+    if confirm is not None:
+        print(f"[raysearch.tune] confirming the front: {space.seed_reruns} more seed(s) per Pareto trial and "
+              "baseline, then test", flush=True)
+        confirmation = confirm(front, space, data, base, paths, trial_base=trial_base, trial_data=trial_data, **extra)
+        write_confirmation(confirmation, paths.root)
     write_outputs(front, paths, baselines=baselines, command=command, minutes=(time.perf_counter() - t0) / 60,
-                  per_community_prefix=module.PER_COMMUNITY_PREFIX)
+                  per_community_prefix=module.PER_COMMUNITY_PREFIX, confirmation=confirmation)
     return front
 
 
@@ -143,32 +152,42 @@ def _copy_checkpoint(src: str, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+def copy_pareto_checkpoints(front: ParetoFront, paths: SearchPaths) -> None:
+    """``pareto/<trial>/``: the checkpoint of every Pareto trial, copied from Ray's storage."""
+    for p in front.points:
+        ckpt = p.extra.get("checkpoint_path")
+        if ckpt:
+            _copy_checkpoint(str(ckpt), paths.root / "pareto" / p.trial_id)
+
+
 def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str, tuple[float, float]],
-                  command: str, minutes: float, per_community_prefix: str = "val/acc/") -> None:
-    """trials.csv, pareto.csv/json/png, report.md, and pareto/<trial>/ checkpoints."""
+                  command: str, minutes: float, per_community_prefix: str = "val/acc/",
+                  confirmation: Confirmation | None = None) -> None:
+    """trials.csv, pareto.csv/json/png, report.md (with the confirmation's test sections when given)."""
     root = paths.root
     front.to_csv(root / "trials.csv", which="all")
     front.to_csv(root / "pareto.csv")
     front.to_json(root / "pareto.json")
-    plot_front(front, root / "pareto.png", baselines=baselines, title=f"{paths.name}: Pareto front")
+    plot_front(front, root / "pareto.png", baselines=baselines, title=f"{paths.name}: Pareto front",
+               seed_sd=confirmation.seed_sd() if confirmation is not None else None)
     per_comm, test = {}, {}
     for p in front.points:
         per_comm[p.trial_id] = {k[len(per_community_prefix):]: v for k, v in p.extra.items()
                                 if k.startswith(per_community_prefix)}
         test[p.trial_id] = {k: v for k, v in p.extra.items() if k.startswith("test/") and k.count("/") == 1}
-        ckpt = p.extra.get("checkpoint_path")
-        if ckpt:
-            _copy_checkpoint(str(ckpt), root / "pareto" / p.trial_id)
     notes = [f"Wall time of this invocation: {minutes:.1f} min.",
              f"Optuna storage: {paths.optuna_storage} (study {paths.name!r}); Ray results: {paths.ray_storage}.",
              "Pareto checkpoints: `RewardModel.load('pareto/<trial>/model')` (raysearch.models)."]
     report = markdown_report(front, title=f"raysearch search {paths.name!r}", command=command, baselines=baselines,
-                             per_community=per_comm, test_scores=test, notes=notes)
+                             per_community=per_comm, test_scores=test, notes=notes,
+                             sections=confirmation_markdown(confirmation) if confirmation is not None else ())
     (root / "report.md").write_text(report)
     if "://" in paths.ray_storage:  # nothing should live only on the head node of a cluster
         from raysearch.train.ray_train import upload
 
-        for f in ("trials.csv", "pareto.csv", "pareto.json", "pareto.png", "report.md", "baselines.json"):
+        for f in ("trials.csv", "pareto.csv", "pareto.json", "pareto.png", "report.md", "baselines.json", "confirm.json"):
+            if not (root / f).exists():
+                continue
             upload(root / f, f"{paths.ray_storage.rstrip('/')}/{paths.name}/summary/{f}")
         if (root / "pareto").exists():
             upload(root / "pareto", f"{paths.ray_storage.rstrip('/')}/{paths.name}/summary/pareto")

@@ -30,7 +30,7 @@ SAMPLERS = ("nsga2", "tpe", "gp", "random")
 #: Parameter types in a space file.
 PARAM_TYPES = ("float", "int", "categorical")
 #: What one can override from the command line.
-OVERRIDABLE = ("num_samples", "max_concurrent", "sampler", "seed")
+OVERRIDABLE = ("num_samples", "max_concurrent", "sampler", "seed", "seed_reruns")
 
 _PACKAGED = Path(__file__).resolve().parent / "spaces"
 _REPO = Path(__file__).resolve().parents[2] / "search_spaces"
@@ -151,6 +151,10 @@ class SearchSpace(_Model):
     seed: int = Field(default=0, description="sampler seed (and the base training seed)")
     num_samples: int = Field(default=10, ge=1, description="trial budget (number of trials)")
     max_concurrent: int = Field(default=1, ge=1, description="trials running at once")
+    seed_reruns: int = Field(
+        default=2, ge=0, description="after the search, retrain every Pareto configuration and baseline with "
+        "this many more seeds and read them on test (bt and scpo; 0 reads test on the searched models only)"
+    )
     population_size: int | None = Field(
         default=None,
         ge=2,

@@ -44,6 +44,8 @@ def test_community_summary():
     assert CommunityMetrics.from_dict(m.to_dict()) == m
     flat = m.flat("test/")
     assert flat["test/acc/Israel"] == 0.75 and flat["test/worst_acc"] == 0.0
+    assert flat["test/worst2_acc"] == pytest.approx(0.375)  # Chile 0 and Israel 0.75
+    assert flat["test/worst3_acc"] == pytest.approx(m.mean)  # three communities: all of them
 
 
 def test_no_pairs_is_an_error():

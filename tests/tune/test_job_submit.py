@@ -57,7 +57,16 @@ def test_job_submit_to_local_head(tiny_backbone, tmp_path):
         assert front.n_trials == 2 and front.points
         assert [p.trial_id for p in front.points] == [p["trial_id"] for p in saved["points"]]
         assert front.hypervolume == pytest.approx(saved["hypervolume"])
-        assert set(json.loads((run / "baselines.json").read_text())) == {"global model G", "BT baseline"}
+        assert set(json.loads((run / "baselines.json").read_text())) == {"global model G", "fine-tuning from G"}
+        # the front and the baselines retrained with one more seed (smoke) and read on test, paired
+        conf = json.loads((run / "confirm.json").read_text())
+        names = {m["name"] for m in conf["models"]}
+        assert names == {p.trial_id for p in front.points} | {"global model G", "fine-tuning from G"}
+        assert all(len(m["seeds"]) == 2 and "test/mean_acc" in m["flat"][1] for m in conf["models"])
+        g = conf["paired_test"]["global model G"]["difference"]["global model G"]["mean"]
+        assert (g["value"], g["low"], g["high"]) == (0.0, 0.0, 0.0)
+        report = (run / "report.md").read_text()
+        assert "## Paired differences on test against fine-tuning from G" in report and "## Noise floor" in report
         rm = load_pareto_model(run, front.points[0].trial_id)  # a Pareto checkpoint in one call
         assert rm.score_many(["Is it important?"], ["yes"], community="Chile").shape == (1,)
         assert "| community |" in (run / "report.md").read_text()

@@ -73,7 +73,7 @@ def test_shipped_spaces_load(name):
     path = builtin_space_path(name)
     assert path == REPO / "raysearch" / "tune" / "spaces" / f"{name}.yaml"  # the packaged copy
     space = load_space(path, valid_keys=VALID)
-    assert space.experiment == name and space.metrics == ["val/mean_acc", "val/worst_acc"]
+    assert space.experiment == name and space.metrics == ["val/mean_acc", "val/worst3_acc"]
     assert space.modes == ["max", "max"] and space.sampler == "nsga2"
     assert space.num_samples >= 4 and space.max_concurrent == 1
     assert (

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from raysearch.data.prepare import PreferenceData
 from raysearch.data.records import PairRecord
@@ -71,6 +72,13 @@ def stage_fingerprint(cfg: TrainConfig, data: TrainData) -> str:
     return fp if not up else hashlib.sha256(f"{fp}/{up}".encode()).hexdigest()[:16]
 
 
+def is_finished(cfg: TrainConfig, data: TrainData, out: Path) -> bool:
+    """Whether ``out`` holds a finished stage of exactly this config, data and starting model."""
+    out = Path(out)
+    return ((out / FINGERPRINT).is_file() and (out / FINGERPRINT).read_text() == stage_fingerprint(cfg, data)
+            and (out / f"epoch-{cfg.epochs}" / MODEL_DIR).is_dir())
+
+
 def fit_bare(cfg: TrainConfig, data: TrainData, out: Path, *, log: Log = _print) -> Path:
     """Train one model in this process (``run_training``) into ``out``; return its checkpoint folder.
 
@@ -79,11 +87,11 @@ def fit_bare(cfg: TrainConfig, data: TrainData, out: Path, *, log: Log = _print)
     ``out/FINGERPRINT`` is written only once training has finished.
     """
     out = Path(out)
-    fp = stage_fingerprint(cfg, data)
     ckpt = out / f"epoch-{cfg.epochs}"
-    if (out / FINGERPRINT).is_file() and (out / FINGERPRINT).read_text() == fp and (ckpt / MODEL_DIR).is_dir():
+    if is_finished(cfg, data, out):
         log(f"reusing {out} (same config, data and starting model)")
         return ckpt
+    fp = stage_fingerprint(cfg, data)
     if out.exists():
         shutil.rmtree(out)  # a stale or unfinished stage
     out.mkdir(parents=True)
@@ -106,16 +114,31 @@ def _pairs_key(pairs: Sequence[PairRecord]) -> str:
     return h.hexdigest()[:16]
 
 
-def pair_correct(ckpt: Path, pairs: Sequence[PairRecord], *, conditioned: bool, max_length: int) -> np.ndarray:
-    """Per pair, whether the model at ``ckpt`` ranks chosen over rejected (cached next to the checkpoint)."""
-    from raysearch.models.scoring import RewardModel
+def pair_scores(ckpt: Path, pairs: Sequence[PairRecord], *, conditioned: bool,
+                max_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rewards of the chosen and of the rejected text of every pair under the model at ``ckpt``.
 
+    Each distinct text is scored once (an option appears in several pairs of its question, and
+    unsteered texts repeat across communities)."""
+    from raysearch.models.scoring import RewardModel, pair_text_ids, score_ids
+
+    rm = RewardModel.load(Path(ckpt) / MODEL_DIR, max_length=max_length)
+    c_ids, r_ids = pair_text_ids(rm.cache, pairs, conditioned=conditioned)
+    uniq = sorted(set(c_ids) | set(r_ids))
+    r = dict(zip(uniq, score_ids(rm.model, rm.cache, uniq, batch_size=128, device=rm.device), strict=True))
+    return np.array([r[i] for i in c_ids]), np.array([r[i] for i in r_ids])
+
+
+def pair_correct(ckpt: Path, pairs: Sequence[PairRecord], *, conditioned: bool, max_length: int) -> np.ndarray:
+    """Per pair, whether the model at ``ckpt`` ranks chosen strictly over rejected (as
+    ``RewardModel.pair_correct``; cached next to the checkpoint)."""
     cache = Path(ckpt) / f"correct-{'c' if conditioned else 'u'}-{max_length}-{_pairs_key(pairs)}.npy"
     if cache.is_file():
         return np.load(cache)
     if not pairs:
         return np.zeros(0, dtype=bool)
-    ok = RewardModel.load(Path(ckpt) / MODEL_DIR, max_length=max_length).pair_correct(pairs, conditioned=conditioned)
+    rc, rr = pair_scores(ckpt, pairs, conditioned=conditioned, max_length=max_length)
+    ok = rc > rr
     tmp = cache.with_suffix(".tmp.npy")
     np.save(tmp, ok)
     tmp.replace(cache)
@@ -173,11 +196,12 @@ def run_seed(data: PreferenceData, base: TrainConfig, out: Path, *, splits: Sequ
     n_train: dict[str, int] = {}
     secs: dict[str, float] = {}
 
-    def stage(name: str, cfg: TrainConfig, pairs: list[PairRecord], where: Path) -> Path:
+    def stage(name: str, cfg: TrainConfig, pairs: list[PairRecord], where: Path,
+              margins: torch.Tensor | None = None) -> Path:
         t0 = time.perf_counter()
         log(f"seed {base.seed}: {name} on {len(pairs)} pairs ({cfg.objective}, lr {cfg.learning_rate:g}, "
             f"{cfg.epochs} epoch(s), {'community prefix' if cfg.condition_on_community else 'no prefix'})")
-        ckpt = fit_bare(cfg, TrainData(pairs), where, log=log)
+        ckpt = fit_bare(cfg, TrainData(pairs, margins=margins), where, log=log)
         secs[name] = time.perf_counter() - t0
         ckpts[name] = str(ckpt)
         trained_on[name] = sorted({p.community for p in pairs})
@@ -187,19 +211,28 @@ def run_seed(data: PreferenceData, base: TrainConfig, out: Path, *, splits: Sequ
     g = stage(GLOBAL, global_config(base), list(data.global_pairs.train), out / "global")
     g_model = str(g / MODEL_DIR)
     ft = stage(FINETUNE, finetune_config(base, g_model), train, out / "finetune")
-    st = stage(STEERABLE, steerable_config(base, g_model), train, out / "steerable")
+    st_cfg, pc_cfg = steerable_config(base, g_model), per_community_config(base, g_model)
+    own = {c: [p for p in train if p.community == c] for c in data.communities}
+    empty = [c for c, v in own.items() if not v]
+    if empty:
+        raise UserInputError(f"community {empty[0]!r} has no training pairs for its per-community SCPO model; "
+                             "raise max_train_pairs or drop the community")
+    margins = None
+    pending = [(st_cfg, train, out / "steerable")] + [(pc_cfg, own[c], out / "per-community" / slug(c)) for c in own]
+    if any(not is_finished(cfg, TrainData(pairs), where) for cfg, pairs, where in pending):
+        # SCPO's Δ = r_G(chosen) - r_G(rejected), scored once for every model started from G
+        rc, rr = pair_scores(g, train, conditioned=False, max_length=ml)
+        margins = torch.tensor(rc - rr, dtype=torch.float32)
+    st = stage(STEERABLE, st_cfg, train, out / "steerable", margins)
     for s, pairs in evals.items():
         correct[s][GLOBAL] = pair_correct(g, pairs, conditioned=False, max_length=ml)
         correct[s][FINETUNE] = pair_correct(ft, pairs, conditioned=True, max_length=ml)
         correct[s][STEERABLE] = pair_correct(st, pairs, conditioned=True, max_length=ml)
         correct[s][PER_COMMUNITY] = np.zeros(len(pairs), dtype=bool)
-    pc_cfg = per_community_config(base, g_model)
     for c in data.communities:
-        own = [p for p in train if p.community == c]
-        if not own:
-            raise UserInputError(f"community {c!r} has no training pairs for its per-community SCPO model; "
-                                 "raise max_train_pairs or drop the community")
-        ckpt = stage(f"{PER_COMMUNITY}/{c}", pc_cfg, own, out / "per-community" / slug(c))
+        idx_train = [i for i, p in enumerate(train) if p.community == c]
+        ckpt = stage(f"{PER_COMMUNITY}/{c}", pc_cfg, own[c], out / "per-community" / slug(c),
+                     None if margins is None else margins[idx_train])
         for s, pairs in evals.items():
             idx = [i for i, p in enumerate(pairs) if p.community == c]
             correct[s][PER_COMMUNITY][idx] = pair_correct(ckpt, [pairs[i] for i in idx], conditioned=False,
@@ -281,5 +314,5 @@ def excludes_zero(s: PairedSummary, model: str, stats: Sequence[str] | None = No
 
 __all__ = [
     "MODELS", "STEERABLE", "SUMMARIES", "SeedRun", "SplitSummary", "community_accuracy", "excludes_zero",
-    "fit_bare", "pair_correct", "run_seed", "stage_fingerprint", "steerable_config", "summarize", "summary_dict",
+    "fit_bare", "is_finished", "pair_correct", "pair_scores", "run_seed", "stage_fingerprint", "steerable_config", "summarize", "summary_dict",
 ]

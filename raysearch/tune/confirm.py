@@ -33,6 +33,8 @@ from raysearch.pareto.report import table_lines
 #: test metrics shown per model (mean ± seed SD)
 TEST_METRICS = ("test/mean_acc", "test/worst_acc", "test/worst3_acc", "test/majority_acc", "test/minority_acc")
 N_BOOT = 1000
+#: a trial spread this many seed SDs wide is a spread of configurations, not of seeds
+TOLD_APART = 2.0
 #: objectives whose noise floor is reported beside the searched ones, to choose the defaults from
 NOISE_CANDIDATES = ("val/mean_acc", "val/worst_acc", "val/worst3_acc", "val/minority_acc")
 
@@ -210,11 +212,19 @@ def confirmation_markdown(conf: Confirmation) -> list[str]:
               "objective over this search's trials. Two trials that differ by less than about two seed SDs "
               "are not told apart by this search.", ""]
     rows = [[str(n["objective"]), str(n["searched"]),
-             *[_n(n[k]) for k in ("seed_sd", "resample_sd", "trial_spread_sd", "spread_over_seed_sd")]]
+             *[_n(n[k]) for k in ("seed_sd", "resample_sd", "trial_spread_sd", "spread_over_seed_sd")],
+             verdict(float(n["spread_over_seed_sd"]))]
             for n in conf.noise]
-    lines += table_lines(["objective", "searched", "seed SD", "resample SD", "trial spread (SD)", "spread / seed SD"],
-                         rows) + [""]
+    lines += table_lines(["objective", "searched", "seed SD", "resample SD", "trial spread (SD)", "spread / seed SD",
+                          "verdict"], rows) + [""]
     return lines
+
+
+def verdict(ratio: float) -> str:
+    """Whether the trials' spread in an objective stands out from its seed noise (ratio of SDs >= ``TOLD_APART``)."""
+    if not np.isfinite(ratio):
+        return "unknown (no reruns)"
+    return "trials told apart" if ratio >= TOLD_APART else "within seed noise: the front is not a finding"
 
 
 def write_confirmation(conf: Confirmation, root: Path) -> None:

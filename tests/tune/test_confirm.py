@@ -11,7 +11,7 @@ from raysearch.pareto import ParetoPoint, build_front
 from raysearch.train.config import TrainConfig
 from raysearch.train.loop import TrainData
 from raysearch.train.pairwise import Stage
-from raysearch.tune.confirm import confirm_front, confirmation_markdown
+from raysearch.tune.confirm import confirm_front, confirmation_markdown, verdict
 
 OBJ = ("val/mean_acc", "val/worst_acc")
 
@@ -74,3 +74,5 @@ def test_noise_floor_pools_seed_variance_and_compares_it_with_the_trial_spread(t
     text = "\n".join(confirmation_markdown(conf))
     assert "## Noise floor of the objectives" in text and "0.750 ± 0.354" in text
     assert "fine-tuning from G − global model G" in text
+    assert "within seed noise" in text  # val/mean_acc: trial spread 0.2 against a pooled seed SD of 0.204
+    assert verdict(1.0).startswith("within seed noise") and verdict(2.5) == "trials told apart"

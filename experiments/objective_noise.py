@@ -36,7 +36,7 @@ import torch
 
 from raysearch.data.prepare import prepare_data
 from raysearch.errors import run_cli
-from raysearch.metrics.accuracy import MAJORITY
+from raysearch.metrics.accuracy import community_metrics, summary_resample_sd
 from raysearch.models.scoring import RewardModel
 from raysearch.train.baselines import global_config
 from raysearch.train.checkpoint import MODEL_DIR
@@ -47,26 +47,11 @@ from raysearch.tune.space import builtin_space_path, load_space
 CANDIDATES = ("mean_acc", "worst_acc", "worst2_acc", "worst3_acc", "minority_acc")
 
 
-def objectives(correct: np.ndarray, comm: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
-    """Candidate objectives from per-pair correctness (``weights``: bootstrap multiplicities per pair)."""
-    w = np.ones(correct.size) if weights is None else weights
-    names = sorted(set(comm.tolist()))
-    acc = np.array([np.sum(w[comm == c] * correct[comm == c]) / max(np.sum(w[comm == c]), 1e-12) for c in names])
-    ranked = np.sort(acc)
-    minority = [a for c, a in zip(names, acc, strict=True) if c not in MAJORITY]
-    return {"mean_acc": float(acc.mean()), "worst_acc": float(ranked[0]), "worst2_acc": float(ranked[:2].mean()),
-            "worst3_acc": float(ranked[:3].mean()), "minority_acc": float(np.mean(minority))}
-
-
-def resample_sd(correct: np.ndarray, comm: np.ndarray, groups: np.ndarray, *, n_boot: int, seed: int) -> dict[str, float]:
-    """Bootstrap SD of every candidate over resampled validation questions."""
-    _, g = np.unique(groups, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        mult = np.bincount(rng.integers(0, g.max() + 1, g.max() + 1), minlength=g.max() + 1)
-        boots.append(objectives(correct, comm, mult[g].astype(float)))
-    return {k: float(np.std([b[k] for b in boots], ddof=1)) for k in CANDIDATES}
+def candidates(correct: np.ndarray, comm: list[str], groups: list[str], *, n_boot: int, seed: int) -> dict:
+    """Every candidate objective of one model's validation correctness, and its resampling SD."""
+    flat = community_metrics(correct, comm, n_boot=1).flat()
+    sd = summary_resample_sd(correct, comm, groups, n_boot=n_boot, seed=seed)
+    return {**{c: flat[c] for c in CANDIDATES}, "resample_sd": {c: sd[c] for c in CANDIDATES}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     study = optuna.create_study(sampler=sampler, directions=["maximize", "maximize"])
     configs = [study.ask(space.to_optuna_distributions()).params for _ in range(a.configs)]
     val = data.pairs.val
-    comm = np.array([r.community for r in val])
-    groups = np.array([r.group for r in val])
+    comm = [r.community for r in val]
+    groups = [r.group for r in val]
     train = TrainData(data.pairs.train, {}, global_train=data.global_pairs.train, margins=margins)
     rows: list[dict] = []
     for k, params in enumerate(configs):
@@ -119,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             res = run_training(cfg, train, workdir=str(a.out / f"run-{k}-{seed}"))
             assert res.checkpoint is not None
             ok = RewardModel.load(Path(res.checkpoint) / MODEL_DIR).pair_correct(val, conditioned=True)
-            row = {"config": k, "seed": seed, "params": params, **objectives(ok, comm),
-                   "resample_sd": resample_sd(ok, comm, groups, n_boot=a.n_boot, seed=seed)}
+            row = {"config": k, "seed": seed, "params": params,
+                   **candidates(ok, comm, groups, n_boot=a.n_boot, seed=seed)}
             shutil.rmtree(a.out / f"run-{k}-{seed}")  # the score is kept; the 100 MB checkpoint is not needed
             done.write_text(json.dumps(row))
             rows.append(row)
@@ -129,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     table = noise_table(rows)
     text = (f"Objective noise: {a.configs} configurations of {a.space} (random sampler, seed {space.seed + 1}) x "
             f"seeds {' '.join(map(str, a.seeds))}, validation pairs only ({len(val)} pairs, "
-            f"{len(set(groups.tolist()))} questions).\n\n{table}\n\nWall time {time.perf_counter() - t0:.0f} s.\n")
+            f"{len(set(groups))} questions).\n\n{table}\n\nWall time {time.perf_counter() - t0:.0f} s.\n")
     print(text)
     tmp = a.out / "noise.md.tmp"
     tmp.write_text(text)

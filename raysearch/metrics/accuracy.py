@@ -126,3 +126,31 @@ def community_metrics(
         majority_mean=float(np.mean(maj)) if maj and mino else None,
         minority_mean=float(np.mean(mino)) if maj and mino else None,
     )
+
+
+def summary_resample_sd(
+    correct: np.ndarray, communities: Sequence[str], groups: Sequence[str], *, prefix: str = "",
+    n_boot: int = 200, seed: int = 0,
+) -> dict[str, float]:
+    """Bootstrap SD of every summary of ``CommunityMetrics.flat`` (mean, worst, worst-k, ...) over resampled groups.
+
+    The measurement noise of an objective from a finite evaluation set: one model's per-pair
+    correctness (boolean), whole groups (questions) drawn with replacement. Resamples that miss a community
+    are skipped (they have no worst community to compare). Per-community keys are left out.
+    """
+    correct = np.asarray(correct, dtype=bool)
+    comm = np.asarray(communities)
+    _, g = np.unique(np.asarray(groups), return_inverse=True)
+    members = [np.flatnonzero(g == q) for q in range(int(g.max()) + 1)]
+    n_comm = len(set(comm.tolist()))
+    rng = np.random.default_rng(seed)
+    vals: dict[str, list[float]] = {}
+    for _ in range(n_boot):
+        idx = np.concatenate([members[q] for q in rng.integers(0, len(members), len(members))])
+        if len(set(comm[idx].tolist())) < n_comm:
+            continue
+        flat = community_metrics(correct[idx], comm[idx].tolist(), n_boot=1, seed=0).flat(prefix)
+        for k, v in flat.items():
+            if not k.startswith(f"{prefix}acc/"):
+                vals.setdefault(k, []).append(v)
+    return {k: float(np.std(v, ddof=1)) for k, v in vals.items() if len(v) > 1}

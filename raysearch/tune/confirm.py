@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from raysearch.data.records import PairRecord
-from raysearch.metrics.accuracy import community_metrics
+from raysearch.metrics.accuracy import community_metrics, summary_resample_sd
 from raysearch.metrics.paired import PairedSummary, paired_summary, paired_table
 from raysearch.pareto.front import ParetoFront
 from raysearch.pareto.report import table_lines
@@ -114,25 +114,6 @@ def _flat(correct: dict[str, np.ndarray], splits: dict[str, list[PairRecord]], s
     return flat
 
 
-def resample_sd(correct: np.ndarray, pairs: list[PairRecord], metric: str, *, n_boot: int = 200,
-                seed: int = 0) -> float:
-    """Bootstrap SD of a flat metric (e.g. ``val/worst_acc``) over resampled questions of one model's correctness."""
-    split, key = metric.split("/", 1)
-    groups = np.array([p.group for p in pairs])
-    comm = [p.community for p in pairs]
-    _, g = np.unique(groups, return_inverse=True)
-    rng = np.random.default_rng(seed)
-    vals = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, g.max() + 1, g.max() + 1)
-        idx = np.concatenate([np.flatnonzero(g == q) for q in pick])
-        if len({comm[i] for i in idx}) < len(set(comm)):
-            continue  # a resample without some community has no worst community to compare
-        m = community_metrics(correct[idx], [comm[i] for i in idx], n_boot=1, seed=0)
-        vals.append(m.flat(prefix=f"{split}/").get(f"{split}/{key}", np.nan))
-    return float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else float("nan")
-
-
 def confirm_front(
     front: ParetoFront, *, trials: dict[str, Any], baselines: dict[str, Any], splits: dict[str, list[PairRecord]],
     root: Path, base_seed: int, reruns: int, fit: Any,
@@ -174,13 +155,16 @@ def noise_floor(front: ParetoFront, models: list[ModelRuns], splits: dict[str, l
     out: list[dict[str, float | str]] = []
     trials = [*front.points, *front.dominated]
     metrics = [*front.objectives, *[m for m in NOISE_CANDIDATES if m not in front.objectives]]
+    resample = {m.name: {s: summary_resample_sd(m.per_seed[0][s], [p.community for p in pairs], [p.group for p in pairs],
+                                                prefix=f"{s}/") for s, pairs in splits.items() if s != "test"}
+                for m in models}
     for metric in metrics:
         if not all(metric in f for m in models for f in m.flat):
             continue
         variances = [np.var([f[metric] for f in m.flat], ddof=1) for m in models if len(m.flat) > 1]
         seed_sd = float(np.sqrt(np.mean(variances))) if variances else float("nan")
         split = metric.split("/", 1)[0]
-        rs = [resample_sd(m.per_seed[0][split], splits[split], metric) for m in models] if split in splits else []
+        rs = [resample[m.name].get(split, {}).get(metric, np.nan) for m in models]
         k = front.objectives.index(metric) if metric in front.objectives else None
         values = [t.values[k] if k is not None else t.extra.get(metric) for t in trials]
         values = [float(v) for v in values if isinstance(v, int | float)]

@@ -51,3 +51,16 @@ def test_community_summary():
 def test_no_pairs_is_an_error():
     with pytest.raises(ValueError, match="no evaluation pairs"):
         community_metrics(np.array([], dtype=bool), [])
+
+
+def test_summary_resample_sd_is_zero_for_a_constant_model_and_larger_for_the_worst_community():
+    from raysearch.metrics.accuracy import summary_resample_sd
+
+    rng = np.random.default_rng(0)
+    comm = rng.choice(["A", "B", "C", "D"], 400)
+    groups = [f"q{i}" for i in rng.integers(0, 40, 400)]
+    flat = summary_resample_sd(np.ones(400, dtype=bool), comm, groups, prefix="val/")
+    assert flat["val/mean_acc"] == 0.0 and flat["val/worst3_acc"] == 0.0
+    assert not any(k.startswith("val/acc/") for k in flat)
+    sd = summary_resample_sd(rng.random(400) < 0.6, comm, groups, prefix="val/", seed=1)
+    assert 0 < sd["val/mean_acc"] < sd["val/worst_acc"]  # the minimum of four noisy accuracies is noisier

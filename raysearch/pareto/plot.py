@@ -36,7 +36,7 @@ def plot_front(
 
     The front points are joined as a staircase and labelled by trial id; the region the
     hypervolume measures is shaded; dominated trials are grey; each baseline (e.g.
-    ``{"BT baseline": (0.61, 0.42)}``) gets its own marker; the reference point is an ``x``.
+    ``{"fine-tuning from G": (0.61, 0.42)}``) gets its own marker; the reference point is an ``x``.
     ``seed_sd`` (trial id or baseline name -> the seed SD of both objectives) draws ±1 SD error
     bars, so a reader sees which differences between points are seed noise.
     Uses the Agg canvas directly, so it neither needs nor changes a pyplot backend.

@@ -2,7 +2,8 @@
 
 Data: community preference pairs (``raysearch.data.prepare``). Loop: ``raysearch.train.loop``.
 Single run: the global model G, then the BT or SCPO model (``raysearch.train.experiment``).
-Search: G and a plain BT baseline are trained once; SCPO's reference margins are scored once.
+Search: G and the same-init baseline (fine-tuning from G) are trained once; SCPO's reference margins are
+scored once; after the trials the front and the baselines are retrained with more seeds and read on test.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A multi-objective search of community weighting schedules with Ray Tune + Optuna.
 
-Stages: data → global model G (and, for the plot, a plain BT baseline) → SCPO margins Δ,
+Stages: data → global model G and the same-init baseline (fine-tuning from G) → SCPO margins Δ,
 computed once with G → Tune trials (each a Ray Train run) sampled by Optuna (NSGA-II by
-default) → Pareto front, hypervolume, plot, report, checkpoints of the Pareto trials.
+default) → Pareto front, hypervolume, checkpoints of the Pareto trials → the front confirmed
+(seed reruns, test read once, paired; ``raysearch.tune.confirm``) → plot, report.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -48,6 +49,7 @@ from raysearch.train.dprm.report import comparison, markdown, paired_markdown, p
 from raysearch.train.loop import TrainData, run_training
 
 MODELS = ("DPRM-W1", "DPRM-CE", "BT")
+DPRM_LOSS: dict[str, Literal["w1", "ce"]] = {"DPRM-W1": "w1", "DPRM-CE": "ce"}
 #: lengths tried when the chosen ``--max-length`` makes questions collide
 LENGTH_CANDIDATES = (32, 40, 48, 64, 80, 96, 112, 128, 160, 192, 256)
 
@@ -120,17 +122,18 @@ def trained(name: str, a: argparse.Namespace, data: DprmData, shared: dict) -> d
             print(f"{name}: reusing {saved['checkpoint']} (trained in {saved['seconds']:.0f} s, same settings)", flush=True)
             return saved
     t0 = time.perf_counter()
+    val: dict[str, float] = {}
     if name == "BT":
-        ckpt, val = train_bt(a, data, shared), {}
+        ckpt = train_bt(a, data, shared)
     else:
-        ckpt, val = train_dprm(name, {"DPRM-W1": "w1", "DPRM-CE": "ce"}[name], a, data, shared)
+        ckpt, val = train_dprm(name, DPRM_LOSS[name], a, data, shared)
     out = {"checkpoint": ckpt, "val": val, "seconds": time.perf_counter() - t0, "settings": settings,
            "threads": a.threads}
     marker.write_text(json.dumps(out, indent=2))
     return out
 
 
-def train_dprm(name: str, loss: str, a: argparse.Namespace, data: DprmData, shared: dict) -> tuple[str, dict]:
+def train_dprm(name: str, loss: Literal["w1", "ce"], a: argparse.Namespace, data: DprmData, shared: dict) -> tuple[str, dict]:
     """Train one DPRM model; return the checkpoint of the epoch with the lowest validation mean JSD and its val metrics."""
     epochs: list[tuple[float, str, dict]] = []
     cfg = DprmConfig(dprm_loss=loss, epochs=a.dprm_epochs, lr=a.dprm_lr, n_boot=a.n_boot, **shared)

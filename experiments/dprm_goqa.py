@@ -14,9 +14,9 @@ become token-identical after truncation: the count is printed, and a warning nam
 length). The test split is scored once, for the selected checkpoints. Model comparisons are paired:
 per-record JSD/W1 differences on the same test records, bootstrap over questions.
 
-    python experiments/dprm_goqa.py               # the defaults below; ~30 min on 2 busy CPU cores
-    python experiments/dprm_goqa.py --smoke-test  # a few minutes
-    # or train the three models in parallel processes, then report (reuses them):
+    python experiments/dprm_goqa.py               # the defaults below; the 3 models one after another
+    python experiments/dprm_goqa.py --smoke-test  # 3.4 min on a busy 2-core CPU
+    # or train the three models in parallel processes (56 min in all, measured), then report (reuses them):
     for m in DPRM-W1 DPRM-CE BT; do python experiments/dprm_goqa.py --models $m --threads 1 & done; wait
     python experiments/dprm_goqa.py
 """

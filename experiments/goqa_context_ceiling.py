@@ -137,13 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="one split of countries per seed (as npbtl_goqa.py)")
     p.add_argument("--disjoint", default="question", choices=DISJOINT,
                    help="context and targets from disjoint questions (default) or only disjoint pairs (older, leaky)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: the fits are tiny)")
     p.add_argument("--smoke-test", action="store_true", help="one split, 2 evaluation tasks per user")
     a = p.parse_args(argv)
     if min(a.rank) < 1 or min(a.lam) <= 0 or min(a.lam_user) <= 0:
         raise UserInputError(f"--rank {a.rank} must be >= 1 and --lam {a.lam}, --lam-user {a.lam_user} > 0")
     if a.smoke_test:
         a.seeds, a.eval_repeats, a.rank, a.lam, a.lam_user = a.seeds[:1], 2, a.rank[:1], a.lam[:1], a.lam_user[:1]
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     t0 = time.perf_counter()
     ok: dict[int, list[np.ndarray]] = {c: [] for c in EVAL_CONTEXT_SIZES}
     groups: list[str] = []

@@ -171,9 +171,9 @@ class FactorNPBTL(nn.Module):
     estimate of ``z`` in the bilinear model: with no context ``z = 0`` and the reward is the
     base reward (a BTL model); more pairs shrink ``z`` less. It keeps the neural-process recipe
     (encode each pair, pool with a permutation-invariant mean, condition the reward on ``z``)
-    but ties the encoder to the reward, which matters when there are few training users:
-    on GlobalOpinionQA's ~45 training countries the attention encoder barely generalizes to new
-    countries and this one does (docs/npbtl.md).
+    but ties the encoder to the reward, meant for few training users. On GlobalOpinionQA's
+    held-out countries with question-disjoint tasks neither encoder gains reliably from context
+    (docs/npbtl.md, result 1b).
     """
 
     def __init__(self, cfg: NpbtlModelConfig) -> None:

@@ -136,8 +136,8 @@ def run_cli(args: argparse.Namespace) -> int:
     minutes = (time.perf_counter() - t0) / 60
     res = results(cfg, data, run)
     name = next(iter(res))
-    cmp = comparison({k: DistributionMetrics.from_dict(v["test"]) for k, v in res.items() if k != "uniform"})
-    print_rich(cmp, title=f"Test split: {name} vs the {LOO_GLOBAL} distribution, per community")
+    cmp = comparison({k: DistributionMetrics.from_dict(v["test"]) for k, v in res.items()})
+    print_rich(cmp, title=f"Test split: {name} vs the {LOO_GLOBAL} and uniform distributions, per community")
     acc = {k: v["test_pairs"] for k, v in res.items() if v.get("test_pairs") and k != "uniform"}  # uniform: all ties
     acc_line = "Pairwise accuracy on the test pairs (reward = predicted share; ties wrong): " + "; ".join(
         f"{k} mean {v['mean'] * 100:.1f}%, worst {v['worst'] * 100:.1f}% ({v['worst_community']})" for k, v in acc.items())

@@ -150,6 +150,12 @@ def split_section(s: SplitSummary, n_pairs: int) -> str:
     ])
 
 
+def _train_minutes(r: Any) -> str:
+    known = [v for k, v in r.train_seconds.items() if v is not None]
+    missing = sum(v is None for v in r.train_seconds.values())
+    return f"{sum(known) / 60:.1f} min" + (f" (+{missing} stage(s) not recorded)" if missing else "")
+
+
 def _write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
@@ -197,8 +203,10 @@ def main(argv: list[str] | None = None) -> int:
         "`TrainConfig`); nothing was chosen on validation or test.",
         f"- Per-community SCPO: one model per country from G on that country's training pairs "
         f"({', '.join(f'{c} {sizes[c][0]}' for c in data.communities)}); each country's pairs are scored by its own model.",
-        f"- Wall time {wall / 60:.1f} min (per seed: {', '.join(f'{k}: {v / 60:.1f}' for k, v in secs.items())} min), "
-        f"{a.threads} torch threads, load average at the end {os.getloadavg()[0]:.1f}.",
+        f"- This call: wall {wall / 60:.1f} min (per seed: {', '.join(f'{k}: {v / 60:.1f}' for k, v in secs.items())} min; "
+        f"stages reused from earlier calls count about 0), {a.threads} torch threads, load average at the end "
+        f"{os.getloadavg()[0]:.1f}. Recorded training time of every stage, whenever it was trained, per seed: "
+        + ", ".join(f"{r.seed}: {_train_minutes(r)}" for r in runs) + ".",
     ])
     table = head + "\n\n" + "\n\n".join(split_section(splits[s], len(getattr(data.pairs, s))) for s in ("test", "val")) + "\n"
     print(table, flush=True)
@@ -210,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                        "per_seed": {m: {str(k): x for k, x in d.items()} for m, d in v.per_seed.items()},
                        "seed_std": v.seed_std} for s, v in splits.items()},
         "runs": [{"seed": r.seed, "checkpoints": r.checkpoints, "trained_on": r.trained_on, "n_train": r.n_train,
-                  "seconds": r.seconds} for r in runs],
+                  "seconds": r.seconds, "train_seconds": r.train_seconds} for r in runs],
     }
     _write(a.out / "table.md", table)
     _write(a.out / "results.json", json.dumps(results, indent=2, default=float))

@@ -47,6 +47,8 @@ STEERABLE = "steerable SCPO"
 MODELS = (GLOBAL, FINETUNE, PER_COMMUNITY, STEERABLE)
 
 Log = Callable[[str], None]
+#: file in a stage folder: wall seconds its training took (kept when the stage is reused)
+SECONDS = "TRAIN_SECONDS"
 
 
 def _print(msg: str) -> None:
@@ -102,9 +104,17 @@ def fit_bare(cfg: TrainConfig, data: TrainData, out: Path, *, log: Log = _print)
     for old in out.glob("epoch-*"):  # keep only the final epoch
         if old != ckpt:
             shutil.rmtree(old)
+    secs = time.perf_counter() - t0
+    (out / SECONDS).write_text(f"{secs:.1f}")
     (out / FINGERPRINT).write_text(fp)
-    log(f"trained {out.name} on {len(data.train)} pairs in {time.perf_counter() - t0:.0f} s")
+    log(f"trained {out.name} on {len(data.train)} pairs in {secs:.0f} s")
     return ckpt
+
+
+def training_seconds(ckpt: Path) -> float | None:
+    """The wall seconds the stage of ``ckpt`` took to train when it was trained (None if not recorded)."""
+    f = Path(ckpt).parent / SECONDS
+    return float(f.read_text()) if f.is_file() else None
 
 
 def _pairs_key(pairs: Sequence[PairRecord]) -> str:
@@ -158,7 +168,10 @@ class SeedRun:
     trained_on: dict[str, list[str]]
     #: model -> number of training pairs it was given (before SCPO's filter)
     n_train: dict[str, int]
+    #: model -> wall seconds of this call (reused stages: about 0)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: model -> wall seconds its training took when it was trained (None: not recorded)
+    train_seconds: dict[str, float | None] = field(default_factory=dict)
 
 
 def slug(name: str) -> str:
@@ -195,6 +208,7 @@ def run_seed(data: PreferenceData, base: TrainConfig, out: Path, *, splits: Sequ
     trained_on: dict[str, list[str]] = {}
     n_train: dict[str, int] = {}
     secs: dict[str, float] = {}
+    train_secs: dict[str, float | None] = {}
 
     def stage(name: str, cfg: TrainConfig, pairs: list[PairRecord], where: Path,
               margins: torch.Tensor | None = None) -> Path:
@@ -203,6 +217,7 @@ def run_seed(data: PreferenceData, base: TrainConfig, out: Path, *, splits: Sequ
             f"{cfg.epochs} epoch(s), {'community prefix' if cfg.condition_on_community else 'no prefix'})")
         ckpt = fit_bare(cfg, TrainData(pairs, margins=margins), where, log=log)
         secs[name] = time.perf_counter() - t0
+        train_secs[name] = training_seconds(ckpt)
         ckpts[name] = str(ckpt)
         trained_on[name] = sorted({p.community for p in pairs})
         n_train[name] = len(pairs)
@@ -242,7 +257,7 @@ def run_seed(data: PreferenceData, base: TrainConfig, out: Path, *, splits: Sequ
     n_train[PER_COMMUNITY] = len(train)
     ordered = {s: {m: correct[s][m] for m in MODELS} for s in splits}
     return SeedRun(seed=base.seed, correct=ordered, checkpoints=ckpts, trained_on=trained_on, n_train=n_train,
-                   seconds=secs)
+                   seconds=secs, train_seconds=train_secs)
 
 
 # ----------------------------------------------------------------------------- across seeds
@@ -314,5 +329,5 @@ def excludes_zero(s: PairedSummary, model: str, stats: Sequence[str] | None = No
 
 __all__ = [
     "MODELS", "STEERABLE", "SUMMARIES", "SeedRun", "SplitSummary", "community_accuracy", "excludes_zero",
-    "fit_bare", "is_finished", "pair_correct", "pair_scores", "run_seed", "stage_fingerprint", "steerable_config", "summarize", "summary_dict",
+    "fit_bare", "is_finished", "training_seconds", "pair_correct", "pair_scores", "run_seed", "stage_fingerprint", "steerable_config", "summarize", "summary_dict",
 ]

@@ -119,10 +119,10 @@ def smallest_cover(sizes: dict[str, int], n_target: int) -> list[str] | None:
     s = next(s for s in range(n_target, total + 1) if reach[s])
     out = []
     while s > 0:  # first[s] was reached from a sum of earlier questions only, so none repeats
-        k = first[s]
-        assert k is not None
-        out.append(names[k])
-        s -= sizes[names[k]]
+        j = first[s]
+        assert j is not None
+        out.append(names[j])
+        s -= sizes[names[j]]
     return out
 
 

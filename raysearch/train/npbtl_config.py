@@ -77,7 +77,7 @@ class NpbtlConfig:
         gaussian = self.stochastic and k == "npbtl" and self.encoder == "attention"
         return NpbtlModelConfig(kind=k, feature_dim=feature_dim, hidden=self.hidden,  # type: ignore[arg-type]
                                 latent_dim=self.latent_dim, heads=self.heads, stochastic=gaussian,
-                                encoder=self.encoder, kl_target=self.kl_target)  # type: ignore[arg-type]
+                                encoder=self.encoder, kl_target=self.kl_target)
 
     def validate(self) -> NpbtlConfig:
         """Raise ``UserInputError`` naming the bad field, its value and what is valid."""

@@ -77,7 +77,7 @@ def min_pairs(cfg: NpbtlConfig) -> int:
 def capacities(pairs: list[PairRecord], cfg: NpbtlConfig) -> dict[str, int]:
     """Per user: the most context pairs a task can hold besides ``n_target`` targets (on other questions
     with ``disjoint=question``); -1 with fewer than ``n_target`` pairs. See ``raysearch.data.tasks``."""
-    keys = question_keys(pairs, disjoint=cfg.disjoint)  # type: ignore[arg-type]
+    keys = question_keys(pairs, disjoint=cfg.disjoint)
     return {u: context_capacity([keys[i] for i in ix], cfg.n_target) for u, ix in pairs_by_user(pairs).items()}
 
 

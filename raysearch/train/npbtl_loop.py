@@ -61,7 +61,7 @@ def eval_task_sets(records: Sequence[PairRecord], cfg: NpbtlConfig) -> dict[int,
     """
     return {c: [t for r in range(cfg.eval_repeats)
                 for t in eval_tasks(records, context_size=c, n_target=cfg.n_target, seed=cfg.seed * 1000 + r,
-                                    disjoint=cfg.disjoint)]  # type: ignore[arg-type]
+                                    disjoint=cfg.disjoint)]
             for c in EVAL_CONTEXT_SIZES}
 
 
@@ -187,7 +187,7 @@ def run_loop(cfg: NpbtlConfig, data: NpbtlData, *, device: torch.device | str | 
         start = state["epoch"]
         _log(rank, f"resumed from {resume_from} at epoch {start}/{cfg.epochs}")
     sampler = TaskSampler(data.records["train"], n_target=cfg.n_target, max_context=cfg.max_context,
-                          disjoint=cfg.disjoint)  # type: ignore[arg-type]
+                          disjoint=cfg.disjoint)
     train_model: torch.nn.Module = model
     if world > 1:  # a rank whose batch has no context leaves the encoder unused
         train_model = torch.nn.parallel.DistributedDataParallel(

@@ -100,7 +100,7 @@ def _score(model_dir: Path, cfg: dict[str, Any], splits: dict[str, list[PairReco
     out = {s: rm.pair_correct(p, conditioned=bool(cfg["condition_on_community"])) for s, p in splits.items()}
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.stem + ".tmp.npz")
-    np.savez(tmp, **out)
+    np.savez(tmp, **out)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     os.replace(tmp, cache)
     return out
 
@@ -166,8 +166,8 @@ def noise_floor(front: ParetoFront, models: list[ModelRuns], splits: dict[str, l
         split = metric.split("/", 1)[0]
         rs = [resample[m.name].get(split, {}).get(metric, np.nan) for m in models]
         k = front.objectives.index(metric) if metric in front.objectives else None
-        values = [t.values[k] if k is not None else t.extra.get(metric) for t in trials]
-        values = [float(v) for v in values if isinstance(v, int | float)]
+        raw = [t.values[k] if k is not None else t.extra.get(metric) for t in trials]
+        values = [float(v) for v in raw if isinstance(v, int | float)]
         spread = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
         out.append({"objective": metric, "searched": "yes" if k is not None else "no", "seed_sd": seed_sd,
                     "resample_sd": float(np.nanmean(rs)) if rs else float("nan"), "trial_spread_sd": spread,

@@ -42,6 +42,7 @@ from raysearch.train.baselines import global_config
 from raysearch.train.checkpoint import MODEL_DIR
 from raysearch.train.config import TrainConfig
 from raysearch.train.loop import TrainData, reference_margins, run_training
+from raysearch.train.pairwise import DATA_KEYS
 from raysearch.tune.space import builtin_space_path, load_space
 
 CANDIDATES = ("mean_acc", "worst_acc", "worst2_acc", "worst3_acc", "minority_acc")
@@ -67,9 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     space = load_space(a.space, valid_keys=None)
     if space.experiment != "scpo":
         raise ValueError(f"--space {a.space}: experiment is {space.experiment!r}; this script measures scpo spaces")
-    data_keys = ("max_train_pairs", "max_global_pairs", "margin")
-    fixed = {k: v for k, v in space.fixed.items() if k not in data_keys}
-    data = prepare_data("goqa", None, seed=space.seed, **{k: v for k, v in space.fixed.items() if k in data_keys})
+    fixed = {k: v for k, v in space.fixed.items() if k not in DATA_KEYS}
+    data = prepare_data("goqa", None, seed=space.seed, **{k: v for k, v in space.fixed.items() if k in DATA_KEYS})
     base = TrainConfig.from_dict({**fixed, "objective": "scpo", "seed": space.seed, "log_every": 10**9}).validate()
     assert data.global_pairs is not None
     t0 = time.perf_counter()

@@ -141,10 +141,10 @@ def confirm_front(
             models.append(ModelRuns(name, kind, seeds, flats, per_seed))
     test = splits["test"]
     comm, groups = [p.community for p in test], [p.group for p in test]
-    refs = [n for n in baselines][:1] + [n for n in baselines][-1:]
-    paired = {ref: paired_summary({m.name: m.correct["test"] for m in models}, comm, groups, reference=ref,
-                                  n_boot=N_BOOT, seed=base_seed)
-              for ref in dict.fromkeys(refs)}
+    names = list(baselines)
+    correct = {m.name: m.correct["test"] for m in models}
+    paired = {ref: paired_summary(correct, comm, groups, reference=ref, n_boot=N_BOOT, seed=base_seed)
+              for ref in dict.fromkeys([names[0], names[-1]])}
     noise = noise_floor(front, models, splits)
     return Confirmation(objectives=front.objectives, models=models, paired_vs=paired, noise=noise)
 

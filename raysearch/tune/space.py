@@ -32,8 +32,6 @@ PARAM_TYPES = ("float", "int", "categorical")
 #: What one can override from the command line.
 OVERRIDABLE = ("num_samples", "max_concurrent", "sampler", "seed", "seed_reruns")
 
-_PACKAGED = Path(__file__).resolve().parent / "spaces"
-_REPO = Path(__file__).resolve().parents[2] / "search_spaces"
 _NONE_HINT = "the string 'None' is not YAML's null: write null (or ~), or a value"
 
 
@@ -370,17 +368,27 @@ def peek_experiment(path: str | os.PathLike[str]) -> str:
     raise UserInputError(f"{p}: experiment is missing; valid: {', '.join(EXPERIMENTS)}")
 
 
+def _spaces_dir() -> Path:
+    """The one copy of the shipped search spaces: the repository's ``search_spaces/``.
+
+    pyproject.toml installs that folder as the package ``raysearch.search_spaces``, so a wheel has it
+    inside the package; code run from a checkout (an editable install, or a Ray job's uploaded
+    ``--working-dir``) finds it next to the package, the copy that matches that code."""
+    package = Path(__file__).resolve().parents[1]
+    installed = package / "search_spaces"
+    return installed if installed.is_dir() else package.parent / "search_spaces"
+
+
 def builtin_space_names() -> list[str]:
-    """Names of the search spaces shipped with the package (and in the repo's search_spaces/)."""
-    return sorted({f.stem for d in (_PACKAGED, _REPO) if d.is_dir() for f in d.glob("*.yaml")})
+    """Names of the search spaces shipped in search_spaces/ (``raysearch.search_spaces`` once installed)."""
+    return sorted(f.stem for f in _spaces_dir().glob("*.yaml"))
 
 
 def builtin_space_path(name: str) -> Path:
-    """The shipped YAML for ``name`` (e.g. ``scpo``): packaged copy first, then search_spaces/."""
-    if re.fullmatch(r"[A-Za-z0-9_-]+", name):
-        for d in (_PACKAGED, _REPO):
-            if (d / f"{name}.yaml").is_file():
-                return d / f"{name}.yaml"
+    """The shipped YAML for ``name`` (e.g. ``scpo``), from search_spaces/."""
+    path = _spaces_dir() / f"{name}.yaml"
+    if re.fullmatch(r"[A-Za-z0-9_-]+", name) and path.is_file():
+        return path
     raise UserInputError(
         f"no built-in search space {name!r}; built-in: {', '.join(builtin_space_names())}; "
         "or give a file with --space PATH"

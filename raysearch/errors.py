@@ -22,12 +22,13 @@ def fail(message: str) -> NoReturn:
 
 
 def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
-    """Run a CLI entry point; user errors (ValueError, FileNotFoundError) become one line + exit 2.
+    """Run a CLI entry point; a user error (UserInputError, FileNotFoundError) becomes one line + exit 2.
 
-    ``RAYSEARCH_DEBUG=1`` prints the traceback as well."""
+    Any other exception is a bug and propagates with its traceback. ``RAYSEARCH_DEBUG=1`` prints
+    the traceback of a user error as well."""
     try:
         return int(main(argv) or 0)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    except (UserInputError, FileNotFoundError) as exc:
         if os.environ.get("RAYSEARCH_DEBUG"):
             traceback.print_exc()
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -119,7 +119,13 @@ def load_goqa(path: str | Path | None = None) -> GoqaData:
                 f"options, distribution"
             )
         options = [option_text(o) for o in r["options"]]
-        dist = [float(x) for x in r["distribution"]]
+        try:
+            dist = [float(x) for x in r["distribution"]]
+        except (TypeError, ValueError):
+            raise UserInputError(
+                f"GlobalOpinionQA record {i} in {str(p)!r} has distribution {r['distribution']!r}; "
+                f"give a list of numbers, one share per option"
+            ) from None
         if len(options) != len(dist):
             raise UserInputError(
                 f"GlobalOpinionQA record {i} in {str(p)!r} has {len(options)} options but "

@@ -44,7 +44,13 @@ def load_scores(path: str | Path | None = None) -> dict[str, dict[str, float]]:
             for column, code in COLUMNS.items():
                 value = (row.get(column) or "").strip()
                 if value and value != MISSING:
-                    scores[code] = float(value)
+                    try:
+                        scores[code] = float(value)
+                    except ValueError:
+                        raise UserInputError(
+                            f"Hofstede file {str(source)!r}: {column} of {row['country']!r} is {value!r}; "
+                            f"give a number or {MISSING!r} for a missing score"
+                        ) from None
             table[row["country"].strip()] = scores
     return table
 

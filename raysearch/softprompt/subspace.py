@@ -12,13 +12,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from raysearch.errors import UserInputError
+
 
 def fit_tokens(embedding: torch.Tensor, n_tokens: int) -> torch.Tensor:
     """Repeat/truncate a text's embeddings (m, d) to exactly ``n_tokens`` rows (peft TEXT init)."""
+    if embedding.shape[0] == 0:
+        raise UserInputError("the persona text has no tokens; give a non-empty --persona")
     if n_tokens <= 0:
         raise ValueError(f"n_tokens must be positive, got {n_tokens}")
-    if embedding.shape[0] == 0:
-        raise ValueError("the persona text has no tokens; give a non-empty --persona")
     reps = -(-n_tokens // embedding.shape[0])
     return embedding.repeat(reps, 1)[:n_tokens].clone()
 

@@ -113,6 +113,20 @@ def _read(path: Path) -> dict[str, Any]:
     return data
 
 
+def _number(value: Any, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise UserInputError(f"{what} is {value!r}; give a number") from None
+
+
+def _whole(value: Any, what: str) -> int:
+    number = _number(value, what)
+    if not number.is_integer():
+        raise UserInputError(f"{what} is {value!r}; give a whole number")
+    return int(number)
+
+
 def _parse_items(data: dict[str, Any], where: str) -> tuple[Item, ...]:
     scales = data.get("scales") or {}
     raw_items = data.get("items")
@@ -136,7 +150,8 @@ def _parse_items(data: dict[str, Any], where: str) -> tuple[Item, ...]:
                 f"{where}: item {raw['number']} has {options!r} as options; it needs exactly "
                 f"{N_OPTIONS} labels (answers 1..{N_OPTIONS})"
             )
-        items.append(Item(int(raw["number"]), str(raw["text"]).strip(), tuple(map(str, options))))
+        items.append(Item(_whole(raw["number"], f"{where}: item #{k + 1}'s number"), str(raw["text"]).strip(),
+                          tuple(map(str, options))))
     numbers = [item.number for item in items]
     dupes = sorted({n for n in numbers if numbers.count(n) > 1})
     if dupes:
@@ -153,7 +168,8 @@ def _parse_dimensions(data: dict[str, Any], where: str, numbers: set[int]) -> tu
         terms = raw.get("terms") if isinstance(raw, dict) else None
         if not isinstance(terms, list) or not all(isinstance(t, list) and len(t) == 3 for t in terms):
             raise UserInputError(f"{where}: dimension {code} needs 'terms' as [[weight, plus_item, minus_item], ...]")
-        parsed = tuple((float(w), int(p), int(m)) for w, p, m in terms)
+        parsed = tuple((_number(w, f"{where}: a {code} weight"), _whole(p, f"{where}: a {code} item"),
+                        _whole(m, f"{where}: a {code} item")) for w, p, m in terms)
         for _, plus, minus in parsed:
             for number in (plus, minus):
                 if number not in numbers:
@@ -161,7 +177,7 @@ def _parse_dimensions(data: dict[str, Any], where: str, numbers: set[int]) -> tu
                         f"{where}: the {code} formula uses item {number}, which the survey does "
                         f"not have (items: {sorted(numbers)}); add item {number} or fix the formula"
                     )
-        constant = float(raw.get("constant", DEFAULT_CONSTANT))
+        constant = _number(raw.get("constant", DEFAULT_CONSTANT), f"{where}: the {code} constant")
         dims.append(Dimension(str(code), str(raw.get("name", code)), parsed, constant))
     return tuple(dims)
 

@@ -249,6 +249,8 @@ def test_bad_files(tmp_path: Path) -> None:
         )
     with pytest.raises(UserInputError, match=r"record 0 .* has 3 options but 2 shares"):
         load_goqa(write_json(tmp_path / "n.json", [rec("C", "Q", ["a", "b", "c"], [0.5, 0.5])]))
+    with pytest.raises(UserInputError, match=r"record 0 .* has distribution \['half', 0.5\]; give a list of numbers"):
+        load_goqa(write_json(tmp_path / "s.json", [rec("C", "Q", ["a", "b"], ["half", 0.5])]))
 
 
 def test_gzipped_file_loads(tmp_path: Path) -> None:

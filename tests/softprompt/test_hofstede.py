@@ -46,3 +46,6 @@ def test_country_without_scores(tmp_path: Path) -> None:
         country_targets("Atlantis", path=path)
     with pytest.raises(UserInputError, match="no Hofstede score"):
         country_targets("Albania", dimensions=["PDI", "IDV"])
+    path.write_text("ctr;country;pdi\nAAA;Atlantis;high\n")
+    with pytest.raises(UserInputError, match=r"pdi of 'Atlantis' is 'high'; give a number"):
+        country_targets("Atlantis", path=path)

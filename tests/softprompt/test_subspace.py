@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from raysearch.errors import UserInputError
 from raysearch.softprompt.subspace import Subspace, fit_tokens
 
 
@@ -36,3 +37,5 @@ def test_fit_tokens_repeats_and_truncates() -> None:
     text = torch.arange(6.0).view(3, 2)
     assert fit_tokens(text, 2).tolist() == [[0, 1], [2, 3]]
     assert fit_tokens(text, 5)[3:].tolist() == [[0, 1], [2, 3]]
+    with pytest.raises(UserInputError, match="non-empty --persona"):  # a user error: one line from the CLI
+        fit_tokens(torch.zeros(0, 2), 0)

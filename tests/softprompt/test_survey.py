@@ -78,6 +78,17 @@ def test_bad_scale_and_missing_file(tmp_path: Path) -> None:
         load_survey(tmp_path / "nope.yaml")
 
 
+def test_non_numbers_are_user_errors(tmp_path: Path) -> None:
+    data = yaml.safe_load(bundled_survey_path().read_text())
+    data["items"][0]["number"] = "one"
+    with pytest.raises(UserInputError, match=r"item #1's number is 'one'; give a number"):
+        load_survey(_write_variant(tmp_path, items=data["items"]))
+    dims = yaml.safe_load(bundled_survey_path().read_text())["dimensions"]
+    dims["PDI"]["terms"][0][0] = "heavy"
+    with pytest.raises(UserInputError, match=r"a PDI weight is 'heavy'; give a number"):
+        load_survey(_write_variant(tmp_path, dimensions=dims))
+
+
 def test_item_renders_number_labels() -> None:
     text = load_survey().items[14].render("Reply with one number from 1 to 5.")
     assert "nervous" in text and "1 = always" in text and "5 = never" in text

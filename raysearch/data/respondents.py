@@ -3,7 +3,8 @@
 A respondent of country c answers every question c was asked by sampling one option from c's
 distribution for that question; its preference pairs are (its answer ≻ each other option).
 Respondents of one country share its distributions but answer independently, so they are
-users with a common type (the country) and individual noise: the few-shot case of SPEC §3.4.
+users with a common type (the country) and individual noise: the few-shot setting of NP-BTL
+(Kobalczyk et al. 2024, "Few-shot Steerable Alignment", arXiv:2412.13998; docs/npbtl.md).
 """
 
 from __future__ import annotations

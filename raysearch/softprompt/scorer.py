@@ -1,8 +1,8 @@
 """Score soft prompts: a frozen causal LM answers every survey item; answers -> indices -> L1 loss.
 
-Answer distribution of an item (SPEC §6): softmax of the next-token logits at the last
-position, restricted to the tokens "1".."5". The expected answer is its mean (deterministic);
-``sample`` mode draws answers instead, as in the paper.
+Answer distribution of an item (docs/softprompt.md, "Where the soft prompt goes"): softmax of
+the next-token logits at the last position, restricted to the tokens "1".."5". The expected
+answer is its mean (deterministic); ``sample`` mode draws answers instead, as in the paper.
 
 Two positions for the n virtual tokens:
 

@@ -1,4 +1,8 @@
-"""The VSM 2013 survey file and the index formulas (SPEC §6), against hand-computed values."""
+"""The VSM 2013 survey file and its index formulas, against hand-computed values.
+
+The formulas are the VSM 2013 Manual's (Hofstede & Minkov 2013), written out in
+raysearch/softprompt/vsm2013.yaml.
+"""
 
 from __future__ import annotations
 

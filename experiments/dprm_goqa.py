@@ -37,16 +37,18 @@ import torch
 from transformers import AutoTokenizer
 
 from raysearch.data.records import DistributionRecord
+from raysearch.methods.dprm.collisions import count_collisions, shortest_collision_free
+from raysearch.methods.dprm.config import DprmConfig
+from raysearch.methods.dprm.data import LOO_GLOBAL, DprmData, has_reference, prepare, reference_predictors
+from raysearch.methods.dprm.report import comparison, markdown, paired_markdown, paired_rows
+from raysearch.methods.dprm.step import predict_distributions, split_metrics
+from raysearch.methods.dprm.step import train_bare as train_dprm_bare
+from raysearch.methods.pairwise.config import PairwiseConfig
+from raysearch.methods.pairwise.data import TrainData
+from raysearch.methods.pairwise.step import train_bare as train_pairwise_bare
 from raysearch.metrics.distribution import DistributionMetrics, per_record_distances
 from raysearch.models.backbone import load_reward_model, resolve_backbone
 from raysearch.models.text import TokenCache
-from raysearch.train.config import TrainConfig
-from raysearch.train.dprm import DprmConfig, prepare, run_loop
-from raysearch.train.dprm.collisions import count_collisions, shortest_collision_free
-from raysearch.train.dprm.data import LOO_GLOBAL, DprmData, has_reference, reference_predictors
-from raysearch.train.dprm.evaluate import predict_distributions, split_metrics
-from raysearch.train.dprm.report import comparison, markdown, paired_markdown, paired_rows
-from raysearch.train.loop import TrainData, run_training
 
 MODELS = ("DPRM-W1", "DPRM-CE", "BT")
 DPRM_LOSS: dict[str, Literal["w1", "ce"]] = {"DPRM-W1": "w1", "DPRM-CE": "ce"}
@@ -137,7 +139,7 @@ def train_dprm(name: str, loss: Literal["w1", "ce"], a: argparse.Namespace, data
     """Train one DPRM model; return the checkpoint of the epoch with the lowest validation mean JSD and its val metrics."""
     epochs: list[tuple[float, str, dict]] = []
     cfg = DprmConfig(dprm_loss=loss, epochs=a.dprm_epochs, lr=a.dprm_lr, n_boot=a.n_boot, **shared)
-    run_loop(cfg, data, workdir=str(a.out / name),
+    train_dprm_bare(cfg, data, workdir=str(a.out / name),
              reporter=lambda flat, ckpt: epochs.append((flat["val/mean_jsd"], str(ckpt), dict(flat))))
     for jsd, ckpt, flat in epochs:
         print(f"{name} epoch {int(flat['epoch'])}: val mean JSD {jsd:.4f}, val mean W1 {flat['val/mean_w1']:.4f} "
@@ -155,8 +157,8 @@ def train_bt(a: argparse.Namespace, data: DprmData, shared: dict) -> str:
     if a.max_train_pairs is not None and len(bt_train) > a.max_train_pairs:
         keep = sorted(random.Random(a.seed).sample(range(len(bt_train)), a.max_train_pairs))
         bt_train = [bt_train[i] for i in keep]
-    bt_cfg = TrainConfig(objective="bt", epochs=a.bt_epochs, lr=a.bt_lr, n_boot=a.n_boot, **shared)
-    bt = run_training(bt_cfg, TrainData(bt_train, {"val": data.pairs.val}), workdir=str(a.out / "BT"))
+    bt_cfg = PairwiseConfig(objective="bt", epochs=a.bt_epochs, lr=a.bt_lr, n_boot=a.n_boot, **shared)
+    bt = train_pairwise_bare(bt_cfg, TrainData(bt_train, {"val": data.pairs.val}), workdir=str(a.out / "BT"))
     return str(bt.checkpoint)
 
 

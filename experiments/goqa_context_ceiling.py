@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from raysearch.data.records import PairRecord
 from raysearch.data.tasks import DISJOINT, EVAL_CONTEXT_SIZES, Task, user_of
 from raysearch.errors import UserInputError, run_cli
-from raysearch.train.npbtl import markdown_table, pooled_curve
-from raysearch.train.npbtl_config import NpbtlConfig
-from raysearch.train.npbtl_data import goqa_split
-from raysearch.train.npbtl_loop import eval_task_sets
+from raysearch.methods.npbtl.config import NpbtlConfig
+from raysearch.methods.npbtl.data import goqa_split
+from raysearch.methods.npbtl.report import markdown_table, pooled_curve
+from raysearch.methods.npbtl.step import eval_task_sets
 
 
 def _ids(records: Sequence[PairRecord], items: dict[tuple[str, str], int]) -> tuple[torch.Tensor, torch.Tensor]:

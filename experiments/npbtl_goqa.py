@@ -1,6 +1,6 @@
 """NP-BTL vs BTL vs DPL on GlobalOpinionQA users, bare (no Ray): held-out accuracy against context size.
 
-The same data, loop and tasks as ``python -m raysearch.train npbtl``, without Ray Train, so all models
+The same data, runner and tasks as ``python -m raysearch.train npbtl``, without Ray Train, so all models
 run in one process on features embedded once (texts shared by several splits are embedded once per
 run). With several ``--seeds`` each seed is its own split of countries (and model init); tables pool
 the users of all splits, with 95% intervals from a bootstrap over countries (a country in two splits
@@ -37,13 +37,15 @@ import torch
 from raysearch.data.task_leakage import LeakageProbe, within_question_probe
 from raysearch.data.tasks import EVAL_CONTEXT_SIZES
 from raysearch.errors import UserInputError, run_cli
+from raysearch.methods.npbtl import METHOD
+from raysearch.methods.npbtl.config import NpbtlConfig
+from raysearch.methods.npbtl.data import prepare
+from raysearch.methods.npbtl.model import ENCODERS
+from raysearch.methods.npbtl.report import markdown_table, pooled_curve
+from raysearch.methods.npbtl.step import eval_task_sets, load_model, score_tasks
 from raysearch.metrics.accuracy import Interval
 from raysearch.models import embed as embed_mod
-from raysearch.models.npbtl import ENCODERS
-from raysearch.train.npbtl import markdown_table, pooled_curve
-from raysearch.train.npbtl_config import NpbtlConfig
-from raysearch.train.npbtl_data import prepare
-from raysearch.train.npbtl_loop import eval_task_sets, load_model, run_loop, score_tasks
+from raysearch.train.runner import run
 
 SPLITS = ("val", "test")
 
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             probe["pair"][c] += within_question_probe(leaky[c], test)
         for name, over in declared.items():
             t = time.perf_counter()
-            res = run_loop(replace(cfg, **over, log_every=10**9), data, workdir=str(a.out / f"seed{seed}" / name))
+            res = run(METHOD, replace(cfg, **over, log_every=10**9), data, workdir=str(a.out / f"seed{seed}" / name))
             assert res.checkpoint is not None
             model = load_model(res.checkpoint)
             accs = {}

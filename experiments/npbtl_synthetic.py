@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,11 +21,15 @@ import numpy as np
 import torch
 
 from raysearch.data.synthetic import synthetic_pairs
-from raysearch.data.tasks import EVAL_CONTEXT_SIZES, TaskSampler, eval_tasks
+from raysearch.data.tasks import EVAL_CONTEXT_SIZES, eval_tasks
 from raysearch.errors import run_cli
+from raysearch.methods.npbtl import METHOD
+from raysearch.methods.npbtl.config import NpbtlConfig
+from raysearch.methods.npbtl.data import feature_data
+from raysearch.methods.npbtl.model import synthetic_features
+from raysearch.methods.npbtl.step import score_tasks
 from raysearch.metrics.accuracy import Interval, bootstrap_accuracy
-from raysearch.models.npbtl import NpbtlModelConfig, build_model, synthetic_features
-from raysearch.objectives.npbtl import evaluate, fit
+from raysearch.train.runner import run
 
 #: Reported in the paper (held-out accuracy, %), for reference next to ours.
 PAPER = {"NP-BTL": (76.4, 86.6, 94.7, 97.4, 98.9), "BTL": (76.4,) * 5}
@@ -54,31 +59,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return a
 
 
-def run(a: argparse.Namespace) -> dict[str, dict[int, Interval]]:
-    """Train the three models and return accuracy (with a user-bootstrap interval) per context size."""
+def train_and_score(a: argparse.Namespace, workdir: Path) -> dict[str, dict[int, Interval]]:
+    """Train the three models bare through the runner (one epoch of ``--steps``) and return accuracy
+    (with a user-bootstrap interval) per context size on this script's test tasks."""
     torch.set_num_threads(a.threads)
     feat_kw = {"kind": a.features, "seed": a.seed}
     train = synthetic_pairs(n_users=a.train_users, pairs_per_user=a.pairs_per_user, seed=a.seed)
     test = synthetic_pairs(n_users=a.test_users, pairs_per_user=a.pairs_per_user, seed=a.seed + 10_000)
-    ftr, fte = synthetic_features(train, **feat_kw), synthetic_features(test, **feat_kw)
-    sampler = TaskSampler(train)
+    # the runner validates on the test users too; only the scores below are reported
+    records = {"train": train, "val": test, "test": test}
+    data = feature_data(records, {s: synthetic_features(r, **feat_kw) for s, r in records.items()},
+                        source="synthetic", users="synthetic")
     tasks = {c: eval_tasks(test, context_size=c, seed=a.seed) for c in EVAL_CONTEXT_SIZES}
     out: dict[str, dict[int, Interval]] = {}
     for kind in ("npbtl", "btl", "dpl"):
         t0 = time.perf_counter()
-        torch.manual_seed(a.seed)
-        cfg = NpbtlModelConfig(kind=kind, feature_dim=ftr[0].shape[1], stochastic=a.stochastic and kind == "npbtl",
-                               encoder=a.encoder)
-        model = build_model(cfg)
         steps = a.steps if kind == "npbtl" else a.baseline_steps
-        losses = fit(model, ftr, sampler.sample, steps=steps, batch_size=a.batch_size, lr=a.lr, seed=a.seed)
+        cfg = NpbtlConfig(model=kind, stochastic=a.stochastic, encoder=a.encoder, steps=steps, epochs=1,
+                          batch_size=a.batch_size, lr=a.lr, seed=a.seed, eval_repeats=1, n_boot=100,
+                          log_every=max(1, steps // 4))
+        res = run(METHOD, cfg, data, workdir=str(workdir / kind))
+        assert res.checkpoint is not None
+        model = METHOD.load_model(res.checkpoint)
         out[kind] = {}
         for c, ts in tasks.items():
-            correct = evaluate(model, ts, fte)
+            correct = score_tasks(model, data, "test", ts, device=torch.device("cpu"))
             users = np.repeat([t.user for t in ts], correct.shape[1])
             out[kind][c] = bootstrap_accuracy(correct.ravel(), groups=users.tolist(), seed=a.seed)
         print(f"  trained {NAMES[kind]:<6} {steps} steps in {time.perf_counter() - t0:.0f} s, "
-              f"final loss {np.mean(losses[-20:]):.3f}", flush=True)
+              f"final loss {res.flat['train/last_loss']:.3f}", flush=True)
     return out
 
 
@@ -104,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     print(f"NP-BTL synthetic: {a.train_users} train / {a.test_users} test users, {a.pairs_per_user} pairs each, "
           f"features={a.features}, stochastic={a.stochastic}, encoder={a.encoder}, seed={a.seed}", flush=True)
-    results = run(a)
+    with tempfile.TemporaryDirectory(prefix="npbtl-synthetic-") as work:
+        results = train_and_score(a, Path(work))
     n_test = next(iter(results["npbtl"].values())).n
     print(f"\nheld-out accuracy (%) on {n_test} target pairs of {a.test_users} unseen users, against context size")
     print(table(results))

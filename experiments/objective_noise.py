@@ -34,16 +34,15 @@ import numpy as np
 import optuna
 import torch
 
-from raysearch.data.prepare import prepare_data
-from raysearch.errors import run_cli
+from raysearch.errors import UserInputError, run_cli
+from raysearch.methods.pairwise.baselines import global_config
+from raysearch.methods.pairwise.config import PairwiseConfig
+from raysearch.methods.pairwise.data import DATA_KEYS, TrainData, prepare_data
+from raysearch.methods.pairwise.step import reference_margins, train_bare
 from raysearch.metrics.accuracy import community_metrics, summary_resample_sd
 from raysearch.models.scoring import RewardModel
-from raysearch.train.baselines import global_config
 from raysearch.train.checkpoint import MODEL_DIR
-from raysearch.train.config import TrainConfig
-from raysearch.train.loop import TrainData, reference_margins, run_training
-from raysearch.train.pairwise import DATA_KEYS
-from raysearch.tune.space import builtin_space_path, load_space
+from raysearch.tune.space_files import builtin_space_path, load_space
 
 CANDIDATES = ("mean_acc", "worst_acc", "worst2_acc", "worst3_acc", "minority_acc")
 
@@ -67,17 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(a.threads)
     space = load_space(a.space, valid_keys=None)
     if space.experiment != "scpo":
-        raise ValueError(f"--space {a.space}: experiment is {space.experiment!r}; this script measures scpo spaces")
+        raise UserInputError(f"--space {a.space}: experiment is {space.experiment!r}; this script measures scpo spaces")
     fixed = {k: v for k, v in space.fixed.items() if k not in DATA_KEYS}
     data = prepare_data("goqa", None, seed=space.seed, **{k: v for k, v in space.fixed.items() if k in DATA_KEYS})
-    base = TrainConfig.from_dict({**fixed, "objective": "scpo", "seed": space.seed, "log_every": 10**9}).validate()
+    base = PairwiseConfig.from_dict({**fixed, "objective": "scpo", "seed": space.seed, "log_every": 10**9}).validate()
     assert data.global_pairs is not None
     t0 = time.perf_counter()
     a.out.mkdir(parents=True, exist_ok=True)
     evals = {"val": data.pairs.val}
     g_dir = a.out / "global"
     if not (g_dir / MODEL_DIR).is_dir():
-        res = run_training(global_config(base), TrainData(data.global_pairs.train, evals), workdir=str(a.out / "g-run"))
+        res = train_bare(global_config(base), TrainData(data.global_pairs.train, evals), workdir=str(a.out / "g-run"))
         assert res.checkpoint is not None
         os.replace(res.checkpoint, g_dir)
         shutil.rmtree(a.out / "g-run")
@@ -98,10 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             if done.exists():
                 rows.append(json.loads(done.read_text()))
                 continue
-            cfg = TrainConfig.from_dict({**base.to_dict(), **params, "seed": seed, "init_from": g_path,
+            cfg = PairwiseConfig.from_dict({**base.to_dict(), **params, "seed": seed, "init_from": g_path,
                                          "reference": g_path}).validate()
             t = time.perf_counter()
-            res = run_training(cfg, train, workdir=str(a.out / f"run-{k}-{seed}"))
+            res = train_bare(cfg, train, workdir=str(a.out / f"run-{k}-{seed}"))
             assert res.checkpoint is not None
             ok = RewardModel.load(Path(res.checkpoint) / MODEL_DIR).pair_correct(val, conditioned=True)
             row = {"config": k, "seed": seed, "params": params,

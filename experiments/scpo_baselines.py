@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any
 
 from raysearch.errors import UserInputError, run_cli
+from raysearch.methods.pairwise.baselines import FINETUNE, GLOBAL
+from raysearch.methods.pairwise.comparison import MODELS, SplitSummary, excludes_zero, run_seed, summarize, summary_dict
+from raysearch.methods.pairwise.config import PairwiseConfig
 from raysearch.metrics.paired import paired_table
-from raysearch.train.baselines import FINETUNE, GLOBAL
-from raysearch.train.comparison import MODELS, SplitSummary, excludes_zero, run_seed, summarize, summary_dict
-from raysearch.train.config import TrainConfig
 
 BUDGETS = ("default", "large")
 
@@ -62,10 +62,10 @@ class Budget:
 
 def budget(name: str, smoke: bool = False) -> Budget:
     """``default``: the embedded search default (``search_spaces/scpo.yaml`` fixed block and the
-    ``TrainConfig`` defaults it leaves alone); ``large``: all community training pairs, 2 epochs."""
-    from raysearch.tune.space import builtin_space_path, load_space
+    ``PairwiseConfig`` defaults it leaves alone); ``large``: all community training pairs, 2 epochs."""
+    from raysearch.tune.space_files import builtin_space_path, load_space
 
-    base = TrainConfig()
+    base = PairwiseConfig()
     if smoke:
         return Budget("smoke-test", 32, 1, base.freeze_layers, 32, "smoke test: 32 pairs, 1 epoch, 32 tokens")
     if name == "default":
@@ -87,7 +87,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-seed", type=int, default=0, help="seeds the split by question and the training subsample "
                    "(fixed across training seeds, so every seed is tested on the same pairs)")
     p.add_argument("--communities", nargs="+", default=None, help="countries (default: the SCPO countries)")
-    p.add_argument("--backbone", default=TrainConfig().backbone, help="reward-model backbone (name or local path)")
+    p.add_argument("--backbone", default=PairwiseConfig().backbone, help="reward-model backbone (name or local path)")
     p.add_argument("--max-global-pairs", type=int, default=None, help="subsample G's global training pairs "
                    "(default: all; for quick checks only)")
     p.add_argument("--n-boot", type=int, default=2000, help="paired bootstrap resamples of questions")
@@ -165,7 +165,7 @@ def _write(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from raysearch.data.prepare import prepare_data
+    from raysearch.methods.pairwise.data import prepare_data
 
     a = parse_args(argv)
     b = budget(a.budget, a.smoke_test)
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, secs = [], {}
     for seed in a.seeds:
         t0 = time.perf_counter()
-        base = TrainConfig(backbone=a.backbone, epochs=b.epochs, freeze_layers=b.freeze_layers,
+        base = PairwiseConfig(backbone=a.backbone, epochs=b.epochs, freeze_layers=b.freeze_layers,
                            max_length=b.max_length, seed=seed, log_every=10).validate()
         runs.append(run_seed(data, base, a.out / f"seed-{seed}"))
         secs[seed] = time.perf_counter() - t0
@@ -199,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- {desc}.",
         f"- Countries: {', '.join(data.communities)}; split by question (70/15/15, data seed {a.data_seed}); "
         f"training seeds {' '.join(map(str, a.seeds))} (model init, data order, dropout).",
-        "- All configurations are fixed in advance (embedded defaults of `raysearch/train/baselines.py` and "
-        "`TrainConfig`); nothing was chosen on validation or test.",
+        "- All configurations are fixed in advance (embedded defaults of `raysearch.methods.pairwise.baselines.py` and "
+        "`PairwiseConfig`); nothing was chosen on validation or test.",
         f"- Per-community SCPO: one model per country from G on that country's training pairs "
         f"({', '.join(f'{c} {sizes[c][0]}' for c in data.communities)}); each country's pairs are scored by its own model.",
         f"- This call: wall {wall / 60:.1f} min (per seed: {', '.join(f'{k}: {v / 60:.1f}' for k, v in secs.items())} min; "

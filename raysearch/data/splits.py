@@ -126,3 +126,14 @@ def group_counts(records: Sequence[_Grouped]) -> Counter[str]:
     """Number of distinct groups per community."""
     seen = {(r.community, r.group) for r in records}
     return Counter(c for c, _ in seen)
+
+
+T = TypeVar("T")
+
+
+def subsample(records: list[T], n: int | None, seed: int) -> list[T]:
+    """At most ``n`` of ``records`` (all if ``n`` is None), drawn with ``seed``, in their original order."""
+    if n is None or len(records) <= n:
+        return records
+    rng = random.Random(seed)
+    return sorted(rng.sample(records, n), key=records.index)

@@ -1,6 +1,6 @@
 """Frozen backbone embeddings h(text): mean-pooled last hidden states, computed once per distinct text.
 
-NP-BTL (``raysearch.models.npbtl``) works on cached features, never on tokens: every distinct
+NP-BTL (``raysearch.methods.npbtl``) works on cached features, never on tokens: every distinct
 text is embedded once, in ``prepare``, and training gathers rows of the cached tensor. The
 pooling is all-MiniLM-L6-v2's own (sentence-transformers): the attention-masked mean of the
 last hidden states, then L2 normalisation.

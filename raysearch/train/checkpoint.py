@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 import random
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -14,8 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from raysearch.models.backbone import save_reward_model
-from raysearch.models.scoring import unwrap
+from raysearch.io import atomic_dir
 
 MODEL_DIR = "model"
 STATE_FILE = "trainer_state.pt"
@@ -50,27 +47,23 @@ def versions() -> dict[str, str]:
 
 
 def save_checkpoint(
-    out: Path, *, model: torch.nn.Module, tok: Any, cfg: Any, epoch: int, optimizer: torch.optim.Optimizer,
-    scheduler: Any, rng: list[dict[str, Any]], selection: dict[str, torch.Tensor] | None,
-    metrics: dict[str, Any], flat: dict[str, float] | None = None,
+    out: Path, *, session: Any, cfg: Any, epoch: int, rng: list[dict[str, Any]], metrics: dict[str, Any],
+    flat: dict[str, float],
 ) -> str:
-    """Write ``out/{model/, trainer_state.pt, meta.json}`` atomically (temp folder, then rename)."""
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_reward_model(model, tok, tmp / MODEL_DIR)
-    torch.save(
-        {"module": unwrap(model).state_dict() if hasattr(unwrap(model), "peft_config") else None,  # else: model/
-         "optimizer": optimizer.state_dict(),
-         "scheduler": scheduler.state_dict(), "epoch": epoch, "rng": rng, "selection": selection},
-        tmp / STATE_FILE,
-    )
-    (tmp / META_FILE).write_text(json.dumps(
-        {"epoch": epoch, "config": cfg.to_dict(), "metrics": metrics, "flat": flat or {}, "versions": versions(),
-         "saved_at": time.time()}, indent=2
-    ))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    """Write ``out/{<the session's model files>, trainer_state.pt, meta.json}`` atomically.
+
+    The trainer state holds the optimizer, scheduler, epoch, every rank's RNG and whatever the
+    session adds (``Session.save``); ``meta.json`` the config, metrics and versions, readable
+    without torch."""
+    with atomic_dir(out) as tmp:
+        extra = session.save(tmp)
+        sched = session.scheduler
+        torch.save({**extra, "optimizer": session.optimizer.state_dict(),
+                    "scheduler": sched.state_dict() if sched is not None else None, "epoch": epoch, "rng": rng},
+                   tmp / STATE_FILE)
+        (tmp / META_FILE).write_text(json.dumps(
+            {"epoch": epoch, "config": cfg.to_dict(), **session.meta(), "metrics": metrics, "flat": flat,
+             "versions": versions(), "saved_at": time.time()}, indent=2))
     return str(out)
 
 

@@ -1,102 +1,134 @@
-"""Training configuration: one typed dataclass whose field help feeds the CLI and the docs."""
+"""Training configs: one base with the fields every method has, one subclass per method with its own.
+
+A field is declared once, with its default, its help text (which feeds the CLI flags and
+``--help``) and its valid range; :meth:`BaseConfig.validate` checks every field from that
+declaration (choices from ``Literal`` types, bounds from the metadata) and then the method's
+cross-field rules (``check``). The search builds a trial's config with ``from_dict`` and
+validates it once, through the same code.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import types
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Literal, Union, get_args, get_origin, get_type_hints
 
 from raysearch.errors import UserInputError
-from raysearch.objectives.scpo import DEFAULT_BETA, DEFAULT_TAU, check_scpo_params
 
-Objective = Literal["bt", "scpo", "dprm"]
-DEFAULT_LR = {"bt": 2e-4, "scpo": 2e-5, "dprm": 2e-4}
-#: objectives that train on preference pairs (this config's own fields apply to them all)
-PAIRWISE = ("bt", "scpo")
+_BOUNDS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<"}
 
 
-def _f(default: Any, help: str, **kw: Any) -> Any:
-    return field(default=default, metadata={"help": help, **kw})
+def option(default: Any, help: str, *, cli: bool = True, **bounds: float) -> Any:
+    """A config field: ``help`` for the CLI; ``cli=False`` keeps it off the command line; bounds
+    ``ge``/``gt``/``le``/``lt`` are checked by ``validate``."""
+    assert set(bounds) <= set(_BOUNDS), bounds
+    return field(default=default, metadata={"help": help, "cli": cli, **bounds})
 
 
 @dataclass
-class TrainConfig:
-    """Everything one reward-model training run needs (no data, no Ray)."""
+class BaseConfig:
+    """What every training run has: which method, the text backbone, the optimizer budget, seed, reporting."""
 
-    objective: Objective = _f("bt", "loss: bt (Bradley–Terry) or scpo (filtered, re-weighted BT)", cli=False)
-    backbone: str = _f("all-MiniLM-L6-v2", "Hugging Face backbone name or local path")
-    init_from: str | None = _f(None, "checkpoint folder to start from (SCPO starts from the global model)", cli=False)
-    reference: str | None = _f(None, "global reference reward model G for SCPO (a save_pretrained folder)",
-                               objectives=PAIRWISE)
-    condition_on_community: bool = _f(True, "prefix each prompt with its community (steerable model)", cli=False)
-    tau: float = _f(DEFAULT_TAU, "SCPO filter: keep a pair iff sigmoid(delta) < tau, tau in (0, 1]", objectives=PAIRWISE)
-    beta: float = _f(DEFAULT_BETA, "SCPO weight temperature: w = min(exp(delta/beta), 1), beta > 0", objectives=PAIRWISE)
-    normalize: Literal["batch", "weights"] = _f("batch", "SCPO loss normalization: batch size or sum of weights", objectives=PAIRWISE)
-    gamma_start: float = _f(0.0, "community weighting alpha_c ~ n_c^-gamma: gamma at the start (0 = every pair alike)", objectives=PAIRWISE)
-    gamma_end: float = _f(0.0, "gamma at the end of training (1 = every community the same total weight)", objectives=PAIRWISE)
-    shape: Literal["constant", "linear", "cosine", "step"] = _f("constant", "how gamma moves from start to end", objectives=PAIRWISE)
-    global_share: float = _f(0.0, "share of global (unified) pairs mixed into training, in [0, 1)", objectives=PAIRWISE)
-    lr: float | None = _f(None, "AdamW learning rate (default: 2e-4 for bt from the backbone, 2e-5 for scpo from G)")
-    weight_decay: float = _f(0.01, "AdamW weight decay")
-    warmup_ratio: float = _f(0.1, "share of steps with linear learning-rate warm-up")
-    epochs: int = _f(2, "passes over the training pairs")
-    batch_size: int = _f(32, "pairs per optimizer step, summed over all workers")
-    eval_batch_size: int = _f(128, "texts per forward pass when scoring")
-    max_length: int = _f(64, "tokens per (prompt, response) text; the longer segment is cut first")
-    lora_r: int = _f(0, "LoRA rank (0 = full fine-tuning)")
-    lora_alpha: int | None = _f(None, "LoRA alpha (default 2 * rank)")
-    freeze_layers: int = _f(3, "freeze the embeddings and this many lowest transformer layers (CPU speed; 0 trains all)")
-    grad_clip: float = _f(1.0, "gradient-norm clip")
-    n_boot: int = _f(1000, "bootstrap resamples for accuracy intervals")
-    seed: int = _f(0, "seed for model init, data order and bootstrap")
-    log_every: int = _f(10, "print a progress line every this many steps (rank 0)")
+    objective: str = option("", "the method (picks the config class in the registry)", cli=False)
+    backbone: str = option("all-MiniLM-L6-v2", "Hugging Face backbone name or local path")
+    lr: float | None = option(None, "AdamW learning rate (default: the method's)", gt=0)
+    weight_decay: float = option(0.01, "AdamW weight decay", ge=0)
+    epochs: int = option(2, "passes over the training data; each ends with validation, a checkpoint and a report", ge=1)
+    batch_size: int = option(32, "examples (the method's unit: pairs, records, tasks) per optimizer step, summed over all workers", ge=1)
+    max_length: int = option(64, "tokens per text; the longer segment is cut first", ge=1)
+    n_boot: int = option(1000, "bootstrap resamples for accuracy intervals", ge=1)
+    seed: int = option(0, "seed of every random choice: data split and order, model init, bootstrap")
+    log_every: int = option(10, "print a progress line every this many steps (rank 0)", ge=1)
 
-    def validate(self) -> TrainConfig:
-        """Raise ``UserInputError`` naming the bad field, its value and what is valid."""
-        if self.objective not in DEFAULT_LR:
-            raise UserInputError(f"objective {self.objective!r} is unknown; valid: {', '.join(DEFAULT_LR)}")
-        check_scpo_params(self.tau, self.beta)
-        if self.normalize not in ("batch", "weights"):
-            raise UserInputError(f"normalize={self.normalize!r} is invalid; valid: batch, weights")
-        for name in ("epochs", "batch_size", "eval_batch_size", "max_length", "n_boot", "log_every"):
-            if getattr(self, name) < 1:
-                raise UserInputError(f"{name}={getattr(self, name)} must be >= 1")
-        if self.lr is not None and not self.lr > 0:
-            raise UserInputError(f"lr={self.lr} must be > 0, e.g. 5e-5")
-        if self.lora_r < 0 or self.freeze_layers < 0:
-            raise UserInputError(f"lora_r={self.lora_r} and freeze_layers={self.freeze_layers} must be >= 0")
-        if not 0 <= self.global_share < 1:
-            raise UserInputError(f"global_share={self.global_share} must be in [0, 1); it is the share of global pairs")
-        if self.shape not in ("constant", "linear", "cosine", "step"):
-            raise UserInputError(f"shape={self.shape!r} is unknown; valid: constant, linear, cosine, step")
-        for name in ("gamma_start", "gamma_end"):
-            if not -1.0 <= getattr(self, name) <= 2.0:
-                raise UserInputError(f"{name}={getattr(self, name)} must be in [-1, 2] (0: pairs alike, 1: communities alike)")
-        if not 0 <= self.warmup_ratio < 1:
-            raise UserInputError(f"warmup_ratio={self.warmup_ratio} must be in [0, 1)")
-        return self
+    #: defaults a subclass changes: ``{field: default}``; the field keeps its type, help and bounds
+    DEFAULTS: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Turn ``DEFAULTS`` into field declarations of the subclass (before ``@dataclass`` reads them)."""
+        super().__init_subclass__(**kwargs)
+        inherited = {f.name: f for base in reversed(cls.__mro__[1:])
+                     for f in getattr(base, "__dataclass_fields__", {}).values()}
+        own = dict(cls.__dict__.get("__annotations__", {}))
+        for name, default in cls.__dict__.get("DEFAULTS", {}).items():
+            if name not in inherited or name in own:
+                raise TypeError(f"{cls.__name__}.DEFAULTS[{name!r}]: no inherited field {name!r} to change")
+            own[name] = inherited[name].type
+            setattr(cls, name, field(default=default, metadata=inherited[name].metadata))
+        cls.__annotations__ = own
 
     @property
     def learning_rate(self) -> float:
-        """``lr``, or the objective's default: BT trains the backbone's new head and upper layers
-        (2e-4); SCPO fine-tunes G gently (2e-5; the paper used 1e-6 on DeBERTa-v3-base), since
-        it sees only the pairs G gets wrong or weakly right and would otherwise forget the rest."""
-        if self.lr is not None:
-            return self.lr
-        return DEFAULT_LR[self.objective]
+        """``lr``, or the method's default (``default_lr``)."""
+        return self.lr if self.lr is not None else self.default_lr()
+
+    def default_lr(self) -> float:
+        """The learning rate when ``lr`` is not given: 2e-4, a new head and upper layers trained from scratch."""
+        return 2e-4
+
+    def check(self) -> None:
+        """Rules across fields, beyond each field's own type and range (subclasses add theirs)."""
+
+    def validate(self) -> BaseConfig:
+        """Raise ``UserInputError`` naming the bad field, its value and what is valid; return ``self``."""
+        hints = get_type_hints(type(self))
+        for f in fields(type(self)):
+            _check_field(f, hints[f.name], getattr(self, f.name))
+        self.check()
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in fields(type(self))}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
-            raise UserInputError(f"unknown training option {unknown[0]!r}; valid: {', '.join(sorted(names))}")
+            raise UserInputError(f"unknown {cls.__name__} option {unknown[0]!r}; valid: {', '.join(sorted(names))}")
         return cls(**d)
+
+
+def fields(cls: type) -> list[dataclasses.Field[Any]]:
+    """The config fields of ``cls`` (its dataclass fields that are constructor arguments)."""
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
+def _check_field(f: dataclasses.Field[Any], hint: Any, v: Any) -> None:
+    optional = get_origin(hint) in (Union, types.UnionType) and type(None) in get_args(hint)
+    if v is None:
+        if optional:
+            return
+        raise UserInputError(f"{f.name}=None is invalid; give a value")
+    t = next(a for a in get_args(hint) if a is not type(None)) if optional else hint
+    if get_origin(t) is Literal:
+        if v not in get_args(t):
+            raise UserInputError(f"{f.name}={v!r} is invalid; valid: {', '.join(map(str, get_args(t)))}")
+        return
+    if t is int and (isinstance(v, bool) or not isinstance(v, int)):
+        raise UserInputError(f"{f.name}={v!r} is invalid; it must be an integer")
+    if t is float and (isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v)):
+        raise UserInputError(f"{f.name}={v!r} is invalid; it must be a number")
+    rules = [(op, f.metadata[k]) for k, op in _BOUNDS.items() if k in f.metadata]
+    ok = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
+    if any(not ok[op](v, bound) for op, bound in rules):
+        raise UserInputError(f"{f.name}={v!r} is invalid; it must be {' and '.join(f'{op} {b:g}' for op, b in rules)}")
+
+
+@dataclass
+class FineTuneConfig(BaseConfig):
+    """Fields of the methods that fine-tune a pretrained text backbone into a reward model (pairwise, DPRM)."""
+
+    init_from: str | None = option(None, "checkpoint folder to start from instead of the backbone", cli=False)
+    condition_on_community: bool = option(True, "prefix each prompt with its community (steerable model)", cli=False)
+    warmup_ratio: float = option(0.1, "share of steps with linear learning-rate warm-up", ge=0, lt=1)
+    eval_batch_size: int = option(128, "texts per forward pass when scoring", ge=1)
+    lora_r: int = option(0, "LoRA rank (0 = full fine-tuning)", ge=0)
+    lora_alpha: int | None = option(None, "LoRA alpha (default 2 * rank)", ge=1)
+    freeze_layers: int = option(3, "freeze the embeddings and this many lowest transformer layers (CPU speed; 0 trains all)", ge=0)
+    grad_clip: float = option(1.0, "gradient-norm clip", gt=0)
 
 
 def _flag_kwargs(t: Any) -> dict[str, Any]:
@@ -109,16 +141,11 @@ def _flag_kwargs(t: Any) -> dict[str, Any]:
     return {"type": t}
 
 
-def add_config_flags(parser: argparse.ArgumentParser, cls: type = TrainConfig, *, objective: str | None = None) -> None:
-    """One ``--flag`` per dataclass field marked for the CLI, with the field's help text.
-
-    With ``objective``, a field whose metadata names ``objectives`` gets a flag only for those.
-    """
+def add_config_flags(parser: argparse.ArgumentParser, cls: type[BaseConfig]) -> None:
+    """One ``--flag`` per field of ``cls`` marked for the CLI, with the field's help text and default."""
     hints = get_type_hints(cls)
-    for f in dataclasses.fields(cls):
+    for f in fields(cls):
         if not f.metadata.get("cli", True):
-            continue
-        if objective is not None and objective not in f.metadata.get("objectives", (objective,)):
             continue
         parser.add_argument(
             "--" + f.name.replace("_", "-"), dest=f.name, default=argparse.SUPPRESS,
@@ -126,8 +153,30 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type = TrainConfig, *
         )
 
 
-def config_from_args(args: argparse.Namespace, cls: type = TrainConfig, **fixed: Any) -> Any:
+def config_from_args(args: argparse.Namespace, cls: type[BaseConfig], **fixed: Any) -> Any:
     """A validated ``cls`` config from parsed flags plus fields the command fixes itself."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    names = {f.name for f in fields(cls)}
     given = {k: v for k, v in vars(args).items() if k in names}
     return cls(**{**given, **fixed}).validate()
+
+
+def add_run_flags(parser: argparse.ArgumentParser, *, out_help: str, smoke_help: str) -> None:
+    """The flags every ``python -m raysearch.train METHOD`` has besides its config: workers, GPU, output, smoke test."""
+    parser.add_argument("--workers", type=int, default=2, help="Ray Train workers (DDP)")
+    parser.add_argument("--gpu", action="store_true", help="one GPU per worker")
+    parser.add_argument("--out", default="runs/train", help=out_help)
+    parser.add_argument("--smoke-test", action="store_true", help=smoke_help)
+
+
+def config_from_cli(args: argparse.Namespace, cls: type[BaseConfig], *, smoke: dict[str, Any], **fixed: Any) -> Any:
+    """The validated config of a ``python -m raysearch.train METHOD`` command.
+
+    With ``--smoke-test``, ``smoke`` fills every option the command line left unset (config
+    fields and data options alike); ``--workers`` must be >= 1."""
+    if args.smoke_test:
+        for k, v in smoke.items():
+            if getattr(args, k, None) is None:
+                setattr(args, k, v)
+    if args.workers < 1:
+        raise UserInputError(f"--workers {args.workers} must be >= 1")
+    return config_from_args(args, cls, **fixed)

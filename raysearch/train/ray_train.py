@@ -1,19 +1,21 @@
-"""Thin Ray Train shell around the bare loops (every objective of ``raysearch.train.registry``): TorchTrainer, DDP workers, report, checkpoint, retries.
+"""Thin Ray Train shell around the runner (``raysearch.train.runner``): TorchTrainer, DDP workers,
+report, checkpoint, retries; the same for every method of ``raysearch.methods.registry``.
 
-All Ray Train API calls of the project live here (Ray 2.60, Train V2).
+All Ray Train API calls of the project live here (Ray 2.60, Train V2); ``build_trainer`` makes
+the ``TorchTrainer`` of both a single run (``fit_with_ray``) and a search trial (``raysearch.tune.trial``).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raysearch.train.loop import LoopResult
+from raysearch.io import atomic_dir
+from raysearch.train.runner import LoopResult, run
 
 
 @dataclass
@@ -73,47 +75,40 @@ def _train_fn(loop_config: dict[str, Any]) -> dict[str, Any]:  # runs on every R
     import ray.train.torch  # --- Ray ---
     import torch
 
-    from raysearch.train.registry import config_from_dict, objective_module
-
     torch.set_num_threads(max(1, int(loop_config["threads"])))
     _quiet_report_log()
-    cfg: Any = config_from_dict(loop_config["config"])
-    run_loop = objective_module(cfg.objective).run_loop
+    method = loop_config["method"]
+    cfg: Any = method.config_cls.from_dict(loop_config["config"])
     if hasattr(cfg, "init_from"):
-        same = cfg.reference == cfg.init_from
+        same = getattr(cfg, "reference", None) == cfg.init_from
         cfg.init_from = local_copy(cfg.init_from)  # G may sit in cloud storage on a multi-node cluster
-        cfg.reference = cfg.init_from if same else local_copy(cfg.reference)
+        if hasattr(cfg, "reference"):
+            cfg.reference = cfg.init_from if same else local_copy(cfg.reference)
     resume = ray.train.get_checkpoint()  # --- Ray: set when Ray restarts workers after a failure ---
     workdir = tempfile.mkdtemp(prefix="raysearch-ckpt-")
-
     nodes = _worker_nodes()
 
     def report(metrics: dict[str, Any], ckpt_dir: str | None) -> None:
         ckpt = ray.train.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None  # --- Ray ---
         ray.train.report({**metrics, "ray/nodes": nodes}, checkpoint=ckpt)  # --- Ray ---
 
+    local = None
     if resume is not None:
         with resume.as_directory() as d:
-            local = Path(workdir) / "resume"
+            local = str(Path(workdir) / "resume")
             shutil.copytree(d, local)
-        res: LoopResult = run_loop(cfg, loop_config["data"], device=ray.train.torch.get_device(),
-                                   reporter=report, resume_from=str(local), workdir=workdir)
-    else:
-        res = run_loop(cfg, loop_config["data"], device=ray.train.torch.get_device(),
-                       reporter=report, workdir=workdir)
+    res: LoopResult = run(method, cfg, loop_config["data"], device=ray.train.torch.get_device(), reporter=report,
+                          resume_from=local, workdir=workdir)
     return {"flat": res.flat, "metrics": {s: m.to_dict() for s, m in res.metrics.items()}}
 
 
-def fit_with_ray(
-    cfg: Any, data: Any, *, name: str, storage_path: str, num_workers: int = 2,
-    use_gpu: bool = False, cpus_per_worker: float = 1, max_failures: int = 1, out_dir: str | Path,
-) -> RayTrainResult:
-    """Run ``cfg.objective``'s loop on ``num_workers`` DDP workers; copy the final checkpoint to ``out_dir``.
+def build_trainer(
+    method: Any, cfg: Any, data: Any, *, name: str, storage_path: str, num_workers: int, cpus_per_worker: float = 1,
+    gpus_per_worker: float = 0, max_failures: int = 1, callbacks: list[Any] | None = None, keep_checkpoints: int | None = None,
+) -> Any:
+    """The ``TorchTrainer`` that runs ``method`` with ``cfg`` on ``data`` over ``num_workers`` DDP workers.
 
-    ``cfg`` is the objective's config (``raysearch.train.registry``), ``data`` what its loop takes.
-
-    ``storage_path`` is where Ray keeps the run (a local path, NFS, ``s3://`` or ``gs://``).
-    """
+    ``storage_path`` is where Ray keeps the run (a local path, NFS, ``s3://`` or ``gs://``)."""
     from ray.train import (  # --- Ray ---
         CheckpointConfig,
         FailureConfig,
@@ -123,28 +118,44 @@ def fit_with_ray(
     )
     from ray.train.torch import TorchTrainer  # --- Ray ---
 
-    trainer = TorchTrainer(
+    return TorchTrainer(
         _train_fn,  # type: ignore[arg-type]  # Ray 2.60 accepts a return value (Result.return_value)
-        train_loop_config={"config": cfg.to_dict(), "data": data, "threads": cpus_per_worker},
+        train_loop_config={"method": method, "config": cfg.to_dict(), "data": data, "threads": cpus_per_worker},
         scaling_config=ScalingConfig(
-            num_workers=num_workers, use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker}
+            num_workers=num_workers, use_gpu=gpus_per_worker > 0,
+            resources_per_worker={"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if gpus_per_worker > 0 else {})},
         ),
         run_config=RunConfig(  # type: ignore[call-arg]  # V2 RunConfig; the stubs mypy sees are V1
-            name=name, storage_path=storage_path,
+            name=name, storage_path=storage_path, callbacks=callbacks or [],
             failure_config=FailureConfig(max_failures=max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=1),
+            checkpoint_config=CheckpointConfig(num_to_keep=keep_checkpoints),
             logging_config=LoggingConfig(log_level="WARNING"),
         ),
     )
+
+
+def fit_with_ray(
+    cfg: Any, data: Any, *, name: str, storage_path: str, num_workers: int = 2,
+    use_gpu: bool = False, cpus_per_worker: float = 1, max_failures: int = 1, out_dir: str | Path,
+    method: Any = None,
+) -> RayTrainResult:
+    """Run ``cfg``'s method (``method``, else the registry's ``cfg.objective``) on ``num_workers`` DDP
+    workers; copy the final checkpoint to ``out_dir``.
+
+    ``storage_path`` is where Ray keeps the run (a local path, NFS, ``s3://`` or ``gs://``).
+    """
+    if method is None:
+        from raysearch.methods.registry import get
+
+        method = get(cfg.objective)
+    trainer = build_trainer(method, cfg, data, name=name, storage_path=storage_path, num_workers=num_workers,
+                            cpus_per_worker=cpus_per_worker, gpus_per_worker=1 if use_gpu else 0,
+                            max_failures=max_failures, keep_checkpoints=1)
     result = trainer.fit()
     if result.error is not None:
         raise result.error
-    assert result.checkpoint is not None, "the training loop reports a checkpoint every epoch"
-    out = Path(out_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    result.checkpoint.to_directory(str(tmp))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
+    assert result.checkpoint is not None, "the runner reports a checkpoint every epoch"
+    with atomic_dir(out_dir) as tmp:
+        result.checkpoint.to_directory(str(tmp))
     ret = getattr(result, "return_value", None) or {}
-    return RayTrainResult(flat=dict(result.metrics or {}), metrics=ret.get("metrics", {}), checkpoint=str(out))
+    return RayTrainResult(flat=dict(result.metrics or {}), metrics=ret.get("metrics", {}), checkpoint=str(out_dir))

@@ -9,10 +9,8 @@ from raysearch.tune.space import (
     Objective,
     Resources,
     SearchSpace,
-    builtin_space_names,
-    builtin_space_path,
-    load_space,
 )
+from raysearch.tune.space_files import builtin_space_names, builtin_space_path, load_space
 
 __all__ = [
     "EXPERIMENTS",

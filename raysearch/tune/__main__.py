@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
 from raysearch.errors import UserInputError, run_cli
 
 SMOKE_SAMPLES = 2
-SMOKE_FIXED: dict[str, Any] = {"max_train_pairs": 32, "max_global_pairs": 32, "epochs": 1, "max_length": 32,
-                               "n_boot": 50}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,7 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Ray Tune + Optuna search over a search-space YAML; writes the Pareto front of the "
                     "two objectives (default: mean and worst-community validation accuracy).",
     )
-    p.add_argument("experiment", help="a search space shipped in search_spaces/ (scpo, bt, dprm, npbtl) or with --space")
+    from raysearch.methods.registry import NAMES
+
+    p.add_argument("experiment", help=f"a search space shipped in search_spaces/ ({', '.join(NAMES)}) or with --space")
     p.add_argument("--space", default=None, help="search-space YAML (default: search_spaces/EXPERIMENT.yaml)")
     p.add_argument("--num-samples", type=int, default=None, help="trial budget (overrides the space file)")
     p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (overrides the space file)")
@@ -60,14 +58,15 @@ def _check_storage_for_cluster(optuna_storage: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from raysearch.train.registry import objective_module
+    from raysearch.methods.registry import get
+    from raysearch.train.config import fields
     from raysearch.tune.search import SearchPaths, run_search
-    from raysearch.tune.space import builtin_space_path, load_space, peek_experiment
+    from raysearch.tune.space_files import builtin_space_path, load_space, peek_experiment
 
     path = Path(args.space) if args.space else builtin_space_path(args.experiment)
-    module = objective_module(peek_experiment(path) if args.space else args.experiment)
-    cfg_cls = module.CONFIG_CLS
-    valid = {f.name for f in dataclasses.fields(cfg_cls)} - {"objective", "init_from", "reference"} | set(module.DATA_KEYS)
+    method = get(peek_experiment(path) if args.space else args.experiment)
+    cfg_cls = method.config_cls
+    valid = {f.name for f in fields(cfg_cls)} - {"objective", "init_from", "reference"} | set(method.data_keys)
     space = load_space(path, valid_keys=valid)
     if space.experiment != args.experiment and args.space is None:
         raise UserInputError(f"{path}: experiment is {space.experiment!r}, not {args.experiment!r}")
@@ -78,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke_test:
         overrides.setdefault("num_samples", SMOKE_SAMPLES)
         overrides.setdefault("seed_reruns", 1)
-        fixed.update({k: v for k, v in getattr(module, "SMOKE_FIXED", SMOKE_FIXED).items() if k in valid})
+        fixed.update({k: v for k, v in method.smoke_fixed.items() if k in valid})
     space = space.with_overrides(**overrides) if overrides else space
-    train_fixed = {k: v for k, v in fixed.items() if k not in module.DATA_KEYS}
+    train_fixed = {k: v for k, v in fixed.items() if k not in method.data_keys}
     base = cfg_cls.from_dict({**train_fixed, "objective": space.experiment, "seed": space.seed,
                               **({"backbone": args.backbone} if args.backbone else {})}).validate()
     from raysearch.models.backbone import resolve_backbone
@@ -97,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not paths.root.exists():
         raise UserInputError(f"--resume: no run {name!r} in {paths.root.parent}; drop --resume to start it")
 
-    data_opts = {k: v for k, v in fixed.items() if k in module.DATA_KEYS}
-    data, notes = module.prepare(args.data, args.communities, base, seed=space.seed, **data_opts)
+    data_opts = {k: v for k, v in fixed.items() if k in method.data_keys}
+    data, notes = method.prepare(args.data, args.communities, base, seed=space.seed, **data_opts)
     for note in notes:
         print(f"[raysearch.tune] {note}", flush=True)
     from raysearch.ray_env import init_ray

@@ -18,12 +18,11 @@ from typing import Any
 
 import optuna
 
-from raysearch.data.prepare import PreferenceData
 from raysearch.errors import UserInputError
+from raysearch.methods.registry import get
 from raysearch.pareto import ParetoFront, markdown_report, plot_front
 from raysearch.train.checkpoint import read_meta
-from raysearch.train.config import TrainConfig
-from raysearch.train.registry import objective_module
+from raysearch.train.config import BaseConfig
 from raysearch.tune.confirm import Confirmation, confirmation_markdown, write_confirmation
 from raysearch.tune.study import close_orphans, open_storage, read_front, strict_optuna_search
 
@@ -73,7 +72,7 @@ def _progress_callback(total: int, objectives: list[str]) -> Any:
 
 
 def run_search(
-    space: Any, data: PreferenceData, base: TrainConfig, paths: SearchPaths, *, resume: bool,
+    space: Any, data: Any, base: BaseConfig, paths: SearchPaths, *, resume: bool,
     reference: str | None = None, command: str = "",
 ) -> ParetoFront:
     """Run (or resume) the search and write every output into ``paths.root``."""
@@ -92,9 +91,8 @@ def run_search(
     study.set_user_attr("objectives", objectives)
     study.set_user_attr("reference_point", list(space.reference_point))
     study.set_user_attr("experiment", space.experiment)
-    module = objective_module(space.experiment)
-    extra = {"reference": reference} if space.experiment in ("bt", "scpo") else {}
-    trial_base, trial_data, baselines = module.prepare_trials(space, data, base, paths, **extra)
+    method = get(space.experiment)
+    trial_base, trial_data, baselines = method.prepare_trials(space, data, base, paths, reference=reference)
     (paths.root / "baselines.json").write_text(json.dumps(baselines, indent=2))
 
     resources = {**space.resources.model_dump(), "storage_path": paths.ray_storage}
@@ -130,15 +128,13 @@ def run_search(
         print(f"[raysearch.tune] {n} trial(s) asked just before the driver died were marked FAIL (interrupted)")
     front = read_front(paths.optuna_storage, paths.name)
     copy_pareto_checkpoints(front, paths)
-    confirmation = None
-    confirm = getattr(module, "confirm_trials", None)  # pairwise objectives: seed reruns + test, paired
-    if confirm is not None:
-        print(f"[raysearch.tune] confirming the front: {space.seed_reruns} more seed(s) per Pareto trial and "
-              "baseline, then test", flush=True)
-        confirmation = confirm(front, space, data, base, paths, trial_base=trial_base, trial_data=trial_data, **extra)
+    # pairwise methods: seed reruns and the test read, paired; the others return None
+    confirmation = method.confirm_trials(front, space, data, base, paths, trial_base=trial_base,
+                                         trial_data=trial_data, reference=reference)
+    if confirmation is not None:
         write_confirmation(confirmation, paths.root)
     write_outputs(front, paths, baselines=baselines, command=command, minutes=(time.perf_counter() - t0) / 60,
-                  per_community_prefix=module.PER_COMMUNITY_PREFIX, confirmation=confirmation)
+                  per_community_prefix=method.per_community_prefix, confirmation=confirmation)
     return front
 
 
@@ -204,4 +200,4 @@ def load_pareto_model(run_dir: str | Path, trial_id: str) -> Any:
         available = sorted(p.name for p in (Path(run_dir) / "pareto").glob("*")) if (Path(run_dir) / "pareto").exists() else []
         raise UserInputError(f"no Pareto checkpoint for trial {trial_id!r} in {run_dir}; available: {', '.join(available) or 'none'}")
     objective = read_meta(ckpt).get("config", {}).get("objective", "bt")
-    return objective_module(objective).load_model(ckpt)
+    return get(objective).load_model(ckpt)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from raysearch.errors import UserInputError
-from raysearch.objectives.dprm import (
+from raysearch.methods.dprm.losses import (
     beta_dirichlet_smooth,
     check_distribution,
     cross_entropy_loss,

@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from raysearch.errors import UserInputError
-from raysearch.objectives.bradley_terry import bt_loss
-from raysearch.objectives.scpo import scpo_loss, scpo_select, scpo_weights
+from raysearch.methods.pairwise.losses import bt_loss, scpo_loss, scpo_select, scpo_weights
 
 
 def test_bt_loss_two_items_closed_form():

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from raysearch.errors import UserInputError
-from raysearch.objectives.schedule import community_weights, gamma_at
+from raysearch.methods.pairwise.losses import community_weights, gamma_at
 
 
 def test_gamma_shapes():

@@ -1,4 +1,4 @@
-"""SCPO vs its same-init baselines (``raysearch.train.comparison``, ``experiments/scpo_baselines.py``), tiny model."""
+"""SCPO vs its same-init baselines (``raysearch.methods.pairwise.comparison``, ``experiments/scpo_baselines.py``), tiny model."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from raysearch.data.prepare import prepare_data
 from raysearch.data.splits import Split
 from raysearch.errors import run_cli
+from raysearch.methods.pairwise import comparison
+from raysearch.methods.pairwise.baselines import FINETUNE, GLOBAL, PER_COMMUNITY
+from raysearch.methods.pairwise.comparison import MODELS, STEERABLE, pair_correct, run_seed, summarize
+from raysearch.methods.pairwise.config import PairwiseConfig
+from raysearch.methods.pairwise.data import prepare_data
 from raysearch.metrics.paired import SUMMARIES
 from raysearch.models.scoring import RewardModel
-from raysearch.train import comparison
-from raysearch.train.baselines import FINETUNE, GLOBAL, PER_COMMUNITY
 from raysearch.train.checkpoint import MODEL_DIR, read_meta
-from raysearch.train.comparison import MODELS, STEERABLE, pair_correct, run_seed, summarize
-from raysearch.train.config import TrainConfig
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 COUNTRIES = ["United States", "Chile"]
@@ -45,9 +45,9 @@ def _data(per_country: int = 12):
     return replace(d, pairs=Split(d.pairs.train, few(d.pairs.val), few(d.pairs.test)))
 
 
-def _base(backbone: str, **kw) -> TrainConfig:
+def _base(backbone: str, **kw) -> PairwiseConfig:
     d = dict(backbone=backbone, epochs=1, batch_size=8, max_length=24, freeze_layers=0, log_every=100, seed=0)
-    return TrainConfig(**{**d, **kw})
+    return PairwiseConfig(**{**d, **kw})
 
 
 def _weights(ckpt: str | Path) -> dict[str, torch.Tensor]:
@@ -57,14 +57,14 @@ def _weights(ckpt: str | Path) -> dict[str, torch.Tensor]:
 def test_one_seed_starts_from_g_keeps_communities_apart_and_is_reused(tiny_backbone, tmp_path, monkeypatch):
     """One seed end to end with a vanishing learning rate, so every model from G must still be G."""
     data = _data()
-    calls: list[tuple[TrainConfig, list[str]]] = []
-    real = comparison.run_training
+    calls: list[tuple[PairwiseConfig, list[str]]] = []
+    real = comparison.train_bare
 
     def spy(cfg, d, **kw):
         calls.append((cfg, [p.community for p in d.train]))
         return real(cfg, d, **kw)
 
-    monkeypatch.setattr(comparison, "run_training", spy)
+    monkeypatch.setattr(comparison, "train_bare", spy)
     run = run_seed(data, _base(tiny_backbone, lr=1e-12), tmp_path)
     # fine-tuning from G, per-community and steerable SCPO start from G: their weights are G's
     g = _weights(run.checkpoints[GLOBAL])
@@ -101,7 +101,7 @@ def test_one_seed_starts_from_g_keeps_communities_apart_and_is_reused(tiny_backb
             assert all(np.isfinite(paired.accuracy[m][k].value) for m in MODELS)
     assert summ.seed_std[STEERABLE] == {"mean": 0.0, "worst": 0.0}  # one seed: no spread
     # the same config, data and G again: every stage is reused, with the same correctness
-    monkeypatch.setattr(comparison, "run_training", lambda *a, **k: pytest.fail("a finished stage was retrained"))
+    monkeypatch.setattr(comparison, "train_bare", lambda *a, **k: pytest.fail("a finished stage was retrained"))
     again = run_seed(data, _base(tiny_backbone, lr=1e-12), tmp_path)
     assert all(np.array_equal(run.correct["test"][m], again.correct["test"][m]) for m in MODELS)
 

@@ -11,11 +11,11 @@ from transformers import AutoTokenizer
 from raysearch.data.goqa import global_distributions, leave_one_out_global
 from raysearch.data.records import DistributionRecord
 from raysearch.errors import UserInputError
+from raysearch.methods.dprm.collisions import count_collisions, shortest_collision_free
+from raysearch.methods.dprm.config import DEFAULT_MAX_LENGTH, DprmConfig
+from raysearch.methods.dprm.data import LOO_GLOBAL, has_reference, loo_global_prediction, prepare, reference_predictors
+from raysearch.methods.dprm.search import REFERENCES
 from raysearch.models.backbone import minilm_path
-from raysearch.train.dprm import REFERENCES, prepare
-from raysearch.train.dprm.collisions import count_collisions, shortest_collision_free
-from raysearch.train.dprm.config import DEFAULT_MAX_LENGTH, DprmConfig
-from raysearch.train.dprm.data import LOO_GLOBAL, has_reference, loo_global_prediction, reference_predictors
 
 OPTS = ("yes", "no", "unsure")
 

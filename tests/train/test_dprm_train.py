@@ -1,4 +1,4 @@
-"""The DPRM objective in training: loop, determinism, exact resume, shared question split, bad input, CLI."""
+"""The DPRM method in training: session on the shared runner, determinism, exact resume, shared question split, bad input, CLI."""
 
 import argparse
 import json
@@ -7,11 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from raysearch.data.prepare import prepare_data
 from raysearch.errors import UserInputError, run_cli
+from raysearch.methods.dprm import METHOD
+from raysearch.methods.dprm.config import DprmConfig
+from raysearch.methods.dprm.data import prepare
+from raysearch.methods.dprm.step import train_bare
+from raysearch.methods.pairwise.data import prepare_data
 from raysearch.models.backbone import load_reward_model
-from raysearch.train import dprm
-from raysearch.train.dprm import DprmConfig, prepare, run_loop
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def small(tmp_path):
 
 def test_loss_goes_down_and_metrics_keys(quiet_backbone, small, tmp_path):
     reports = []
-    res = run_loop(_cfg(quiet_backbone, epochs=3, lr=2e-2), small, workdir=str(tmp_path / "w"),
+    res = train_bare(_cfg(quiet_backbone, epochs=3, lr=2e-2), small, workdir=str(tmp_path / "w"),
                    reporter=lambda m, c: reports.append(m))
     assert len(reports) == 3
     for key in ("val/mean_jsd", "val/worst_jsd", "val/jsd/A", "val/w1/B", "val/mean_w1", "val/mean_acc",
@@ -75,25 +77,25 @@ def test_loss_goes_down_and_metrics_keys(quiet_backbone, small, tmp_path):
 
 def test_same_seed_same_metrics_and_weights_change(tiny_backbone, small, tmp_path):
     cfg = _cfg(tiny_backbone, epochs=1, dprm_loss="ce", smooth_n=50)
-    a = run_loop(cfg, small, workdir=str(tmp_path / "a"))
-    b = run_loop(cfg, small, workdir=str(tmp_path / "b"))
+    a = train_bare(cfg, small, workdir=str(tmp_path / "a"))
+    b = train_bare(cfg, small, workdir=str(tmp_path / "b"))
     strip = lambda f: {k: v for k, v in f.items() if "per_s" not in k}  # noqa: E731
     assert strip(a.flat) == strip(b.flat)
     init, _ = load_reward_model(tiny_backbone, seed=cfg.seed)
-    trained = dprm.load_model(a.checkpoint).model
+    trained = METHOD.load_model(a.checkpoint).model
     changed = [n for n, p in trained.named_parameters() if not torch.equal(p, init.state_dict()[n])]
     assert any("classifier" in n for n in changed) and any("encoder" in n for n in changed)
 
 
 def test_resume_from_epoch_checkpoint_is_exact(tiny_backbone, small, tmp_path):
     cfg = _cfg(tiny_backbone, epochs=2)
-    full = run_loop(cfg, small, workdir=str(tmp_path / "full"))
-    resumed = run_loop(cfg, small, workdir=str(tmp_path / "resumed"), resume_from=str(tmp_path / "full" / "epoch-1"))
-    a = dprm.load_model(full.checkpoint).model.state_dict()
-    b = dprm.load_model(resumed.checkpoint).model.state_dict()
+    full = train_bare(cfg, small, workdir=str(tmp_path / "full"))
+    resumed = train_bare(cfg, small, workdir=str(tmp_path / "resumed"), resume_from=str(tmp_path / "full" / "epoch-1"))
+    a = METHOD.load_model(full.checkpoint).model.state_dict()
+    b = METHOD.load_model(resumed.checkpoint).model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert full.metrics["test"] == resumed.metrics["test"]
-    again = run_loop(cfg, small, workdir=str(tmp_path / "again"), resume_from=full.checkpoint)  # finished run
+    again = train_bare(cfg, small, workdir=str(tmp_path / "again"), resume_from=full.checkpoint)  # finished run
     assert again.metrics == full.metrics and again.flat == full.flat
 
 
@@ -110,7 +112,7 @@ def test_prepare_trials_baselines_on_val(small):
     space = argparse.Namespace(objectives=[argparse.Namespace(metric="val/mean_jsd"),
                                            argparse.Namespace(metric="val/worst_jsd")])
     base = DprmConfig(n_boot=20)
-    trial_base, data, baselines = dprm.prepare_trials(space, small, base, None)
+    trial_base, data, baselines = METHOD.prepare_trials(space, small, base, None)
     assert trial_base == base.to_dict() and data is small
     assert set(baselines) == {"leave-one-out global", "uniform"}
     # the mean of the other countries (B and C for A; A and C for B) is closer than the uniform distribution
@@ -133,7 +135,9 @@ def test_unknown_community_lists_available(tmp_path):
 
 
 @pytest.mark.parametrize("kw,match", [({"dprm_loss": "kl"}, "dprm_loss='kl'"), ({"alpha0": 0.0}, "alpha0=0.0"),
-                                      ({"smooth_n": -1}, "smooth_n=-1"), ({"epochs": 0}, "epochs=0")])
+                                      ({"alpha0": float("inf")}, "alpha0=inf must be a finite number"),
+                                      ({"smooth_n": -1}, "smooth_n=-1"), ({"epochs": 0}, "epochs=0"),
+                                      ({"objective": "bt"}, "objective='bt' is invalid; valid: dprm")])
 def test_bad_config(kw, match):
     with pytest.raises(UserInputError, match=match):
         DprmConfig(**kw).validate()
@@ -141,8 +145,8 @@ def test_bad_config(kw, match):
 
 def _cli(argv):
     parser = argparse.ArgumentParser(prog="python -m raysearch.train dprm", allow_abbrev=False)
-    dprm.add_cli(parser)
-    return run_cli(lambda a: dprm.run_cli(parser.parse_args(a)), argv)
+    METHOD.add_cli(parser)
+    return run_cli(lambda a: METHOD.run_cli(parser.parse_args(a)), argv)
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -164,7 +168,7 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, match)
 
 def test_cli_flags_build_the_config(tmp_path):
     parser = argparse.ArgumentParser()
-    dprm.add_cli(parser)
+    METHOD.add_cli(parser)
     args = parser.parse_args(["--dprm-loss", "ce", "--smooth-n", "100", "--lr", "1e-3"])
     from raysearch.train.config import config_from_args
 
@@ -176,13 +180,10 @@ def test_cli_flags_build_the_config(tmp_path):
 
 @pytest.mark.slow
 def test_two_worker_ray_run(tiny_backbone, small, tmp_path):
-    from raysearch.train import ray_train
-
-    if not hasattr(ray_train, "registry") and "objective_module" not in Path(ray_train.__file__).read_text():
-        pytest.skip("fit_with_ray does not dispatch on cfg.objective yet")
     import ray
 
     from raysearch.ray_env import init_ray
+    from raysearch.train import ray_train
 
     init_ray(num_cpus=2)
     try:

@@ -31,7 +31,7 @@ def test_low_rank_reference_scores_the_contested_split(capsys):
 
 
 def test_experiment_flags_fail_with_one_line(capsys):
-    for name, argv, want in (("npbtl_goqa", ["--set", "foo=1"], "unknown NP-BTL option 'foo'"),
+    for name, argv, want in (("npbtl_goqa", ["--set", "foo=1"], "unknown NpbtlConfig option 'foo'"),
                              ("goqa_context_ceiling", ["--rank", "0"], "--rank [0] must be >= 1")):
         with pytest.raises(SystemExit) as e:
             run_cli(_script(name).main, argv)

@@ -5,16 +5,17 @@ from pathlib import Path
 import pytest
 import torch
 
+from raysearch.methods.pairwise.config import PairwiseConfig
+from raysearch.methods.pairwise.data import TrainData
+from raysearch.methods.pairwise.step import train_bare
 from raysearch.models.backbone import load_reward_model
 from raysearch.models.scoring import RewardModel
-from raysearch.train.config import TrainConfig
-from raysearch.train.loop import TrainData, run_training
 
 
-def _cfg(backbone: str, **kw) -> TrainConfig:
+def _cfg(backbone: str, **kw) -> PairwiseConfig:
     base = dict(objective="bt", backbone=backbone, epochs=2, batch_size=8, eval_batch_size=16, max_length=24,
                 lr=5e-3, freeze_layers=0, n_boot=50, log_every=100, seed=1)
-    return TrainConfig(**{**base, **kw})
+    return PairwiseConfig(**{**base, **kw})
 
 
 def _data(pairs):
@@ -23,8 +24,8 @@ def _data(pairs):
 
 def test_same_seed_same_metrics_and_weights_change(tiny_backbone, tiny_pairs, tmp_path):
     cfg = _cfg(tiny_backbone)
-    a = run_training(cfg, _data(tiny_pairs), workdir=str(tmp_path / "a"))
-    b = run_training(cfg, _data(tiny_pairs), workdir=str(tmp_path / "b"))
+    a = train_bare(cfg, _data(tiny_pairs), workdir=str(tmp_path / "a"))
+    b = train_bare(cfg, _data(tiny_pairs), workdir=str(tmp_path / "b"))
     assert a.flat.keys() == b.flat.keys()
     assert {k: v for k, v in a.flat.items() if "per_s" not in k} == {k: v for k, v in b.flat.items() if "per_s" not in k}
     init, _ = load_reward_model(tiny_backbone, seed=cfg.seed)
@@ -37,8 +38,8 @@ def test_same_seed_same_metrics_and_weights_change(tiny_backbone, tiny_pairs, tm
 
 def test_resume_from_epoch_checkpoint_is_exact(tiny_backbone, tiny_pairs, tmp_path):
     cfg = _cfg(tiny_backbone, epochs=2)
-    full = run_training(cfg, _data(tiny_pairs), workdir=str(tmp_path / "full"))
-    resumed = run_training(cfg, _data(tiny_pairs), workdir=str(tmp_path / "resumed"),
+    full = train_bare(cfg, _data(tiny_pairs), workdir=str(tmp_path / "full"))
+    resumed = train_bare(cfg, _data(tiny_pairs), workdir=str(tmp_path / "resumed"),
                            resume_from=str(tmp_path / "full" / "epoch-1"))
     a = RewardModel.load(Path(full.checkpoint) / "model").model.state_dict()
     b = RewardModel.load(Path(resumed.checkpoint) / "model").model.state_dict()
@@ -47,21 +48,21 @@ def test_resume_from_epoch_checkpoint_is_exact(tiny_backbone, tiny_pairs, tmp_pa
 
 
 def test_scpo_uses_reference_margins(tiny_backbone, tiny_pairs, tmp_path):
-    g = run_training(_cfg(tiny_backbone, epochs=1, condition_on_community=False), _data(tiny_pairs),
+    g = train_bare(_cfg(tiny_backbone, epochs=1, condition_on_community=False), _data(tiny_pairs),
                      workdir=str(tmp_path / "g"))
     ref = str(Path(g.checkpoint) / "model")
-    res = run_training(_cfg(tiny_backbone, objective="scpo", init_from=ref, reference=ref, tau=0.7, beta=1.1, epochs=1),
+    res = train_bare(_cfg(tiny_backbone, objective="scpo", init_from=ref, reference=ref, tau=0.7, beta=1.1, epochs=1),
                        _data(tiny_pairs), workdir=str(tmp_path / "s"))
     assert res.flat["scpo/n_pairs"] == len(tiny_pairs)
     assert 0 < res.flat["scpo/n_kept"] <= len(tiny_pairs)
     assert 0 < res.flat["scpo/mean_weight"] <= 1
     strict = _cfg(tiny_backbone, objective="scpo", init_from=ref, reference=ref, epochs=1, tau=1e-9)
     with pytest.raises(ValueError, match="kept no training pairs"):  # only σ(Δ) < 1e-9 would survive
-        run_training(strict, _data(tiny_pairs), workdir=str(tmp_path / "s2"))
+        train_bare(strict, _data(tiny_pairs), workdir=str(tmp_path / "s2"))
 
 
 def test_lora_checkpoint_is_a_plain_model(tiny_backbone, tiny_pairs, tmp_path):
-    res = run_training(_cfg(tiny_backbone, epochs=1, lora_r=4), _data(tiny_pairs), workdir=str(tmp_path / "l"))
+    res = train_bare(_cfg(tiny_backbone, epochs=1, lora_r=4), _data(tiny_pairs), workdir=str(tmp_path / "l"))
     rm = RewardModel.load(Path(res.checkpoint) / "model")
     assert not hasattr(rm.model, "peft_config")
     s = rm.score_many(["question 1: is topic 1 important?"] * 2, ["yes", "no"], community="A")
@@ -70,8 +71,8 @@ def test_lora_checkpoint_is_a_plain_model(tiny_backbone, tiny_pairs, tmp_path):
 
 def test_resume_of_a_finished_run_returns_its_result(tiny_backbone, tiny_pairs, tmp_path):
     cfg = _cfg(tiny_backbone, epochs=1)
-    done = run_training(cfg, _data(tiny_pairs), workdir=str(tmp_path / "done"))
+    done = train_bare(cfg, _data(tiny_pairs), workdir=str(tmp_path / "done"))
     reports = []
-    again = run_training(cfg, _data(tiny_pairs), workdir=str(tmp_path / "again"), resume_from=done.checkpoint,
+    again = train_bare(cfg, _data(tiny_pairs), workdir=str(tmp_path / "again"), resume_from=done.checkpoint,
                          reporter=lambda m, c: reports.append((m, c)))
     assert again.metrics == done.metrics and reports == [(done.flat, done.checkpoint)]

@@ -1,7 +1,8 @@
-"""NP-BTL behind the objective interface: data (users, respondents, cached features), loop, resume, errors."""
+"""NP-BTL behind the method interface: data (users, respondents, cached features), the runner, resume, errors."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -12,15 +13,19 @@ from raysearch.data.goqa import load_goqa
 from raysearch.data.respondents import simulate_respondents
 from raysearch.data.tasks import EVAL_CONTEXT_SIZES, TaskSampler, pairs_by_user
 from raysearch.errors import UserInputError
+from raysearch.methods.base import METHOD_FILES, Method
+from raysearch.methods.npbtl import METHOD
+from raysearch.methods.npbtl.config import NpbtlConfig
+from raysearch.methods.npbtl.data import prepare
+from raysearch.methods.npbtl.step import eval_task_sets, load_model
+from raysearch.methods.registry import config_from_dict, get
 from raysearch.models import embed as embed_mod
-from raysearch.train import npbtl
-from raysearch.train.npbtl_config import NpbtlConfig
-from raysearch.train.npbtl_data import prepare
-from raysearch.train.npbtl_loop import eval_task_sets, load_model, run_loop
-from raysearch.train.registry import config_from_dict, objective_module
+from raysearch.train.runner import run
 
 TINY = dict(synthetic_users=60, steps=6, epochs=2, batch_size=8, n_boot=50, eval_repeats=1, hidden=16, heads=2,
             latent_dim=4, log_every=100)
+
+
 def _det(flat: dict) -> dict:
     """Metrics without the wall-clock rate."""
     return {k: v for k, v in flat.items() if k != "train/tasks_per_s"}
@@ -49,26 +54,28 @@ def goqa_tiny(tiny_backbone):
     embed_mod.embed_texts = counting
     try:
         data, notes = prepare("goqa", COUNTRIES, cfg, seed=0)
-        run_loop(replace(cfg, epochs=1, steps=2), data)
+        run(METHOD, replace(cfg, epochs=1, steps=2), data)
     finally:
         embed_mod.embed_texts = real
     return cfg, data, calls
 
 
-def test_registry_finds_the_module_and_config_round_trips():
-    assert objective_module("npbtl") is npbtl
+def test_registry_finds_the_method_and_config_round_trips():
+    from pathlib import Path
+
+    import raysearch.methods.npbtl as pkg
+
+    assert get("npbtl") is METHOD and isinstance(METHOD, Method) and METHOD.config_cls is NpbtlConfig
     cfg = NpbtlConfig(hidden=32, model="dpl")
     assert config_from_dict(cfg.to_dict()) == cfg
-    for name in ("CONFIG_CLS", "DATA_KEYS", "PER_COMMUNITY_PREFIX", "prepare", "run_loop", "prepare_trials",
-                 "load_model", "add_cli", "run_cli"):
-        assert hasattr(npbtl, name)
+    assert {p.name for p in Path(pkg.__file__).parent.glob("*.py")} == {*METHOD_FILES, "model.py"}
 
 
 def test_metrics_keys_and_same_seed_same_metrics(synth, tmp_path):
     cfg, data = synth
     seen = []
-    a = run_loop(cfg, data, workdir=str(tmp_path / "a"), reporter=lambda f, c: seen.append((f, c)))
-    b = run_loop(cfg, data, workdir=str(tmp_path / "b"))
+    a = run(METHOD, cfg, data, workdir=str(tmp_path / "a"), reporter=lambda f, c: seen.append((f, c)))
+    b = run(METHOD, cfg, data, workdir=str(tmp_path / "b"))
     assert len(seen) == cfg.epochs and seen[-1][1] == a.checkpoint
     for split in ("val", "test"):
         for c in EVAL_CONTEXT_SIZES:
@@ -81,22 +88,28 @@ def test_metrics_keys_and_same_seed_same_metrics(synth, tmp_path):
         gain = a.metrics[f"test/ctx{c}"].extra
         assert a.flat[f"test/gain_ctx{c}"] == pytest.approx(a.flat[f"test/acc_ctx{c}"] - a.flat["test/acc_ctx0"])
         assert gain["gain_low"] <= gain["gain"] <= gain["gain_high"]
-    btl = run_loop(replace(cfg, model="btl", epochs=1), data, workdir=str(tmp_path / "btl"))
+    btl = run(METHOD, replace(cfg, model="btl", epochs=1), data, workdir=str(tmp_path / "btl"))
     assert all(btl.flat[f"test/gain_ctx{c}"] == 0 for c in EVAL_CONTEXT_SIZES[1:])  # BTL ignores the context
 
 
 def test_resume_from_epoch_1_equals_uninterrupted(synth, tmp_path):
     cfg, data = synth
-    full = run_loop(cfg, data, workdir=str(tmp_path / "full"))
-    resumed = run_loop(cfg, data, workdir=str(tmp_path / "res"), resume_from=str(tmp_path / "full" / "epoch-1"))
+    full = run(METHOD, cfg, data, workdir=str(tmp_path / "full"))
+    resumed = run(METHOD, cfg, data, workdir=str(tmp_path / "res"), resume_from=str(tmp_path / "full" / "epoch-1"))
     assert _det(resumed.flat) == _det(full.flat)
     m1, m2 = load_model(full.checkpoint), load_model(resumed.checkpoint)
     assert not m1.training
     for (k, v), (_, w) in zip(m1.state_dict().items(), m2.state_dict().items(), strict=True):
         assert torch.equal(v, w), k
     # a finished run hands its result on again at once
-    again = run_loop(cfg, data, resume_from=full.checkpoint)
+    again = run(METHOD, cfg, data, resume_from=full.checkpoint)
     assert again.flat == full.flat
+    # a checkpoint written before the shared runner (state file npbtl_state.pt) still loads
+    legacy = tmp_path / "legacy"
+    shutil.copytree(full.checkpoint, legacy)
+    (legacy / "trainer_state.pt").rename(legacy / "npbtl_state.pt")
+    for v, w in zip(m1.state_dict().values(), load_model(legacy).state_dict().values(), strict=True):
+        assert torch.equal(v, w)
 
 
 def test_features_are_embedded_once_and_splits_hold_disjoint_countries(goqa_tiny):
@@ -211,7 +224,7 @@ def _pair(user: str, q: int, a: str, b: str, a_wins: bool):
 
 
 def test_contested_pairs_are_picked_from_training_labels_only():
-    from raysearch.train.npbtl_data import contested_split
+    from raysearch.methods.npbtl.data import contested_split
 
     cfg = NpbtlConfig(n_target=2, max_context=1)  # held-out users need 2 + 10 (largest eval context) pairs
     # q0..q11: the two training users disagree; q12, q13: they agree
@@ -245,12 +258,12 @@ def test_contested_pairs_reject_synthetic_and_respondents(synth):
 
 
 def test_factor_encoder_trains_saves_and_loads(synth, tmp_path):
-    from raysearch.models.npbtl import FactorNPBTL
+    from raysearch.methods.npbtl.model import FactorNPBTL
 
     cfg, data = synth
     cfg = replace(cfg, encoder="factor", stochastic=True, epochs=1)  # a Gaussian z is the attention encoder's: ignored
     assert cfg.validate().model_config(data.feature_dim).stochastic is False
-    res = run_loop(cfg, data, workdir=str(tmp_path))
+    res = run(METHOD, cfg, data, workdir=str(tmp_path))
     model = load_model(res.checkpoint)
     assert isinstance(model, FactorNPBTL) and 0 <= res.flat["test/acc_ctx10"] <= 1
     with pytest.raises(UserInputError, match="encoder='gru' is invalid"):
@@ -263,7 +276,7 @@ def test_kl_target_and_disjoint_are_generated_flags():
     from raysearch.train.config import config_from_args
 
     parser = argparse.ArgumentParser()
-    npbtl.add_cli(parser)
+    METHOD.add_cli(parser)
     cfg = config_from_args(parser.parse_args([]), NpbtlConfig, objective="npbtl")
     assert (cfg.kl_target, cfg.disjoint) == ("context_target", "question")  # the paper's KL, no question leak
     args = parser.parse_args(["--stochastic", "--kl-target", "prior", "--disjoint", "pair"])

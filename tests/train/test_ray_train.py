@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from raysearch.methods.pairwise.config import PairwiseConfig
+from raysearch.methods.pairwise.data import TrainData
+from raysearch.methods.pairwise.step import train_bare
 from raysearch.models.scoring import RewardModel
-from raysearch.train.config import TrainConfig
-from raysearch.train.loop import TrainData, run_training
 from raysearch.train.ray_train import fit_with_ray
 
 pytestmark = pytest.mark.slow
@@ -24,8 +25,8 @@ def ray_local():
     ray.shutdown()
 
 
-def _cfg(backbone: str) -> TrainConfig:
-    return TrainConfig(objective="bt", backbone=backbone, epochs=1, batch_size=8, eval_batch_size=16, max_length=24,
+def _cfg(backbone: str) -> PairwiseConfig:
+    return PairwiseConfig(objective="bt", backbone=backbone, epochs=1, batch_size=8, eval_batch_size=16, max_length=24,
                        lr=5e-3, freeze_layers=0, n_boot=50, log_every=100, seed=3)
 
 
@@ -43,7 +44,7 @@ def test_two_worker_run_reports_metrics_and_checkpoint(ray_local, tiny_backbone,
 def test_one_worker_ray_run_equals_bare_loop(ray_local, tiny_backbone, tiny_pairs, tmp_path):
     cfg = _cfg(tiny_backbone)
     data = TrainData(train=tiny_pairs, eval={"test": tiny_pairs})
-    bare = run_training(cfg, data, workdir=str(tmp_path / "bare"))
+    bare = train_bare(cfg, data, workdir=str(tmp_path / "bare"))
     wrapped = fit_with_ray(cfg, data, name="one", storage_path=str(tmp_path / "ray"), num_workers=1,
                            out_dir=tmp_path / "out")
     a = RewardModel.load(Path(bare.checkpoint) / "model").model.state_dict()

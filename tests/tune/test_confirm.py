@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from raysearch.methods.pairwise.config import PairwiseConfig
+from raysearch.methods.pairwise.data import TrainData
+from raysearch.methods.pairwise.search import Stage
 from raysearch.pareto import ParetoPoint, build_front
-from raysearch.train.config import TrainConfig
-from raysearch.train.loop import TrainData
-from raysearch.train.pairwise import Stage
 from raysearch.tune.confirm import confirm_front, confirmation_markdown, verdict
 
 OBJ = ("val/mean_acc", "val/worst_acc")
@@ -20,7 +20,7 @@ def _setup(tmp_path: Path, pairs_factory):
     pairs = pairs_factory(n_questions=10)
     splits = {"val": pairs, "test": pairs}
     n = len(pairs)
-    stage = Stage(TrainConfig(objective="scpo"), TrainData(pairs), "x")
+    stage = Stage(PairwiseConfig(objective="scpo"), TrainData(pairs), "x")
     # per (model, seed): correctness on both splits, written where confirm_front caches scores
     right, half = np.ones(n, dtype=bool), np.arange(n) % 2 == 0
     scores = {("t0", 0): right, ("t0", 1): half, ("global model G", 0): half, ("global model G", 1): half,

@@ -10,10 +10,8 @@ from raysearch.tune.space import (
     EXPERIMENTS,
     SAMPLERS,
     SearchSpace,
-    builtin_space_names,
-    builtin_space_path,
-    load_space,
 )
+from raysearch.tune.space_files import builtin_space_names, builtin_space_path, load_space
 
 VALID = {
     "tau",
@@ -243,7 +241,7 @@ def test_good_space_and_yaml_floats(tmp_path):
             "objectives.1.mode: Input should be 'max' or 'min', got 'maximize'",
         ),
         ("[0.5, 0.3]", "[0.5]", "reference_point: 1 values given; need one per objective (2)"),
-        ("experiment: scpo", "experiment: dpo", "experiment: 'dpo' is unknown; valid: scpo, bt"),
+        ("experiment: scpo", "experiment: dpo", "experiment: 'dpo' is unknown; valid: bt, scpo, dprm, npbtl"),
         (
             "num_samples: 4",
             "num_samples: 0",

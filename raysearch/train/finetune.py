@@ -1,0 +1,100 @@
+"""The session base of methods that fine-tune a pretrained text backbone (pairwise BT/SCPO, DPRM).
+
+It loads the backbone (or the run's start model, or a checkpoint's model), freezes the lower
+layers, builds AdamW with linear warm-up then decay, shuffles example indices per epoch and
+saves a loadable model folder in every checkpoint. A method adds its data, batch loss and evaluation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from raysearch.models.backbone import load_reward_model, resolve_backbone, save_reward_model
+from raysearch.models.scoring import unwrap
+from raysearch.models.text import TokenCache
+from raysearch.train import distributed
+from raysearch.train.checkpoint import MODEL_DIR
+from raysearch.train.config import FineTuneConfig
+from raysearch.train.runner import Session
+
+
+class FineTuneSession(Session):
+    """Loads the model in ``__init__``; the subclass prepares its data, then calls :meth:`setup_optimizer`."""
+
+    def __init__(self, cfg: FineTuneConfig, *, device: torch.device, resume_from: str | None,
+                 state: dict[str, Any] | None) -> None:
+        self.cfg, self.device = cfg, device
+        self.rank, self.size = distributed.world()
+        # a full model resumes from the checkpoint's model folder; a LoRA model from its saved module
+        from_ckpt = resume_from is not None and state is not None and state.get("module") is None
+        path = str(Path(resume_from) / MODEL_DIR) if from_ckpt else resolve_backbone(cfg.init_from or cfg.backbone)  # type: ignore[arg-type]
+        self.model, self.tok = load_reward_model(path, seed=cfg.seed, lora_r=cfg.lora_r, lora_alpha=cfg.lora_alpha)
+        self.model.to(device)
+        torch.manual_seed(cfg.seed * 1009 + self.rank)  # dropout differs per rank, deterministically
+        self.cache = TokenCache(self.tok, max_length=cfg.max_length)
+        self.grad_clip = cfg.grad_clip
+
+    def setup_optimizer(self, n_examples: int) -> None:
+        """Freeze the lower layers; AdamW over the rest with warm-up then linear decay over every step."""
+        cfg = self.cfg
+        freeze_lower_layers(self.model, cfg.freeze_layers)
+        self.n_examples = n_examples
+        self.steps_per_epoch = math.ceil(n_examples / cfg.batch_size)
+        total = self.steps_per_epoch * cfg.epochs
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+        warm = max(1, int(cfg.warmup_ratio * total))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+
+    def batches(self, epoch: int) -> Iterator[list[int]]:
+        """This rank's indices of each step: a seeded permutation per epoch, padded to whole batches,
+        rank r taking every r-th index of a batch."""
+        bs = self.cfg.batch_size
+        perm = torch.randperm(self.n_examples,
+                              generator=torch.Generator().manual_seed(self.cfg.seed * 7919 + epoch)).tolist()
+        perm += perm[: self.steps_per_epoch * bs - len(perm)]
+        for step in range(self.steps_per_epoch):
+            yield perm[step * bs : (step + 1) * bs][self.rank :: self.size]
+
+    def forward(self, model: torch.nn.Module, ids: list[int]) -> torch.Tensor:
+        """Rewards ``[len(ids)]`` of cached texts under ``model`` (bf16 autocast on CUDA)."""
+        batch = {k: v.to(self.device) for k, v in self.cache.batch(ids).items()}
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            return model(**batch).logits.squeeze(-1).float()
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state.get("module") is not None:
+            unwrap(self.model).load_state_dict(state["module"])
+
+    def save(self, folder: Path) -> dict[str, Any]:
+        save_reward_model(self.model, self.tok, folder / MODEL_DIR)
+        m = unwrap(self.model)
+        return {"module": m.state_dict() if hasattr(m, "peft_config") else None}  # else: model/ holds it
+
+
+def load_model(path: str | Path) -> Any:
+    """The reward model of a checkpoint folder (its ``model/``) or of a model folder, ready to ``score``."""
+    from raysearch.models.scoring import RewardModel
+
+    p = Path(path)
+    return RewardModel.load(p / MODEL_DIR if (p / MODEL_DIR).is_dir() else p)
+
+
+def freeze_lower_layers(model: torch.nn.Module, n: int) -> None:
+    """Freeze embeddings and encoder layers 0..n-1 (names ``*.layer.i.*`` / ``*.layers.i.*``)."""
+    if n <= 0:
+        return
+    for name, p in model.named_parameters():
+        parts = name.split(".")
+        in_low_layer = any(
+            parts[k] in ("layer", "layers") and k + 1 < len(parts) and parts[k + 1].isdigit() and int(parts[k + 1]) < n
+            for k in range(len(parts))
+        )
+        if "embeddings" in parts or "embed_tokens" in parts or in_low_layer:
+            p.requires_grad_(False)

@@ -16,9 +16,10 @@ def ray_env_defaults() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def init_ray(*, num_cpus: int | None = None, quiet: bool = True) -> str:
+def init_ray(*, num_cpus: int | None = None, quiet: bool = True, log_to_driver: bool = True) -> str:
     """Join the cluster in ``RAY_ADDRESS`` (``ray job submit`` sets it) or start a local one.
 
+    ``log_to_driver=False`` keeps the workers' output off the driver's console.
     Returns ``"cluster"`` or ``"local"``.
     """
     ray_env_defaults()
@@ -29,7 +30,7 @@ def init_ray(*, num_cpus: int | None = None, quiet: bool = True) -> str:
     address = os.environ.get("RAY_ADDRESS")
     runtime_env = {"env_vars": {k: os.environ[k] for k in ("HF_HUB_OFFLINE", "TOKENIZERS_PARALLELISM", "RAY_TRAIN_V2_ENABLED")}}
     if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=True)
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=log_to_driver)
         return "cluster"
     # The dashboard serves the State API that Ray Train's placement-group cleaner polls.
     ray.init(num_cpus=num_cpus, dashboard_host="127.0.0.1", runtime_env=runtime_env,

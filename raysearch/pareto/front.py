@@ -7,7 +7,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from raysearch.errors import UserInputError
+from raysearch.io import atomic_write_text
 from raysearch.pareto._modes import check_modes, check_values, minimization_signs
 from raysearch.pareto.hypervolume import hypervolume_2d
 
@@ -204,26 +204,6 @@ def build_front(
         reference_point=(ref[0], ref[1]),
         hypervolume=hypervolume_2d(values, reference_point=ref, modes=modes),
     )
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and move it into place."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then ``os.replace`` it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _flatten(d: dict[str, Any], prefix: str) -> dict[str, Any]:

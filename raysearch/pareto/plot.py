@@ -11,7 +11,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from raysearch.pareto.front import ParetoFront, atomic_write_bytes
+from raysearch.io import atomic_write_bytes
+from raysearch.pareto.front import ParetoFront
 
 _BASELINE_STYLES = (
     ("*", "tab:red"),

@@ -3,7 +3,7 @@
 All Ray calls of the soft-prompt search live here. ``ActorPool`` has the same methods as
 ``SurveyObjective`` that the driver and the report use, so ``--workers 0`` (no Ray) and
 ``--workers N`` run the same code path. On a cluster, ``ray.init()`` joins ``RAY_ADDRESS``;
-locally it starts Ray with the machine's CPUs and no dashboard.
+locally it starts Ray with the machine's CPUs (``raysearch.ray_env.init_ray``).
 """
 
 from __future__ import annotations
@@ -14,21 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from raysearch.ray_env import init_ray
 from raysearch.softprompt.config import SoftPromptConfig
-
-
-def init_ray(num_cpus: int | None = None) -> None:
-    """Start or join Ray once (local: no dashboard, no usage stats, auth off)."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init()
-    else:
-        ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
 
 
 class _Scorer:
@@ -71,7 +58,7 @@ class ActorPool:
         import ray
 
         cpus = os.cpu_count() or 1
-        init_ray(cpus)
+        init_ray(num_cpus=cpus, log_to_driver=False)
         per_actor = max(1, int(ray.available_resources().get("CPU", cpus)) // workers)
         remote = ray.remote(_Scorer).options(num_cpus=per_actor, num_gpus=1 if gpu else 0, max_restarts=0)
         device = "cuda" if gpu else "cpu"

@@ -9,9 +9,7 @@ the optimizer replays the same asks, and evaluation is deterministic given (seed
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ import numpy as np
 import torch
 
 from raysearch.errors import UserInputError
+from raysearch.io import atomic_write_bytes
 from raysearch.softprompt.config import SoftPromptConfig
 
 CHECKPOINT = "checkpoint.pkl"
@@ -74,20 +73,9 @@ def _rng_states() -> dict[str, Any]:
 
 
 def save_checkpoint(state: SearchState, folder: Path) -> Path:
-    """Pickle ``state`` to folder/checkpoint.pkl through a temp file and os.replace (atomic)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Pickle ``state`` to folder/checkpoint.pkl (atomic: written beside, then renamed)."""
     state.rng = _rng_states()
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".checkpoint-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(state, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, folder / CHECKPOINT)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return folder / CHECKPOINT
+    return atomic_write_bytes(folder / CHECKPOINT, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def load_checkpoint(folder: Path, cfg: SoftPromptConfig) -> SearchState:

@@ -18,6 +18,7 @@ import torch
 from raysearch.data.goqa import load_goqa
 from raysearch.data.records import DistributionRecord
 from raysearch.errors import UserInputError
+from raysearch.metrics.distribution import js_distance
 from raysearch.softprompt.survey import Item, Survey
 
 #: Hofstede file name -> GlobalOpinionQA community name, where they differ.
@@ -45,24 +46,12 @@ def goqa_survey(country: str, n: int, *, seed: int) -> tuple[Survey, list[Distri
     return Survey(name=f"GlobalOpinionQA {name}", items=items, dimensions=(), instruction=INSTRUCTION), chosen
 
 
-def js_distance(p: torch.Tensor, q: torch.Tensor) -> float:
-    """Jensen-Shannon distance (base 2) between two distributions (K,)."""
-    p, q = p.double() / p.sum(), q.double() / q.sum()
-    m = (p + q) / 2
-
-    def kl(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        mask = a > 0
-        return (a[mask] * (a[mask] / b[mask]).log2()).sum()
-
-    return float(((kl(p, m) + kl(q, m)) / 2).clamp(min=0).sqrt())
-
-
 def mean_js(probs: torch.Tensor, records: list[DistributionRecord]) -> float:
     """probs (I, 5) from the scorer; each question keeps its first K options, renormalized."""
     distances = []
     for row, record in zip(probs, records, strict=True):
         k = len(record.options)
-        distances.append(js_distance(row[:k], torch.tensor(record.distribution)))
+        distances.append(js_distance(row[:k].double().tolist(), record.distribution))
     return float(np.mean(distances))
 
 

@@ -17,7 +17,6 @@ baselines alike, and shows how much of the front is seed noise:
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from raysearch.data.records import PairRecord
+from raysearch.io import atomic_write_text, atomic_write_with
 from raysearch.metrics.accuracy import community_metrics, summary_resample_sd
 from raysearch.metrics.paired import PairedSummary, paired_summary, paired_table
 from raysearch.pareto.front import ParetoFront
@@ -98,10 +98,7 @@ def _score(model_dir: Path, cfg: dict[str, Any], splits: dict[str, list[PairReco
 
     rm = RewardModel.load(model_dir, max_length=cfg["max_length"])
     out = {s: rm.pair_correct(p, conditioned=bool(cfg["condition_on_community"])) for s, p in splits.items()}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(cache.stem + ".tmp.npz")
-    np.savez(tmp, **out)  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
-    os.replace(tmp, cache)
+    atomic_write_with(cache, lambda tmp: np.savez(tmp, **out), suffix=".npz")  # type: ignore[arg-type]  # numpy's stub types **kwds as bool
     return out
 
 
@@ -213,9 +210,7 @@ def verdict(ratio: float) -> str:
 
 def write_confirmation(conf: Confirmation, root: Path) -> None:
     """``confirm.json`` next to the report (atomic)."""
-    tmp = root / "confirm.json.tmp"
-    tmp.write_text(json.dumps(conf.to_dict(), indent=2, default=float))
-    os.replace(tmp, root / "confirm.json")
+    atomic_write_text(root / "confirm.json", json.dumps(conf.to_dict(), indent=2, default=float))
 
 
 def _pm(mean: float, sd: float) -> str:

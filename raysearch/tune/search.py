@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 import optuna
 
 from raysearch.errors import UserInputError
+from raysearch.io import atomic_dir
 from raysearch.methods.registry import get
 from raysearch.pareto import ParetoFront, markdown_report, plot_front
 from raysearch.train.checkpoint import read_meta
@@ -142,11 +142,8 @@ def _copy_checkpoint(src: str, dst: Path) -> None:
     """Copy a Pareto trial's Ray Train checkpoint (local or remote storage) to ``dst`` atomically."""
     from ray.train import Checkpoint  # --- Ray ---
 
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    Checkpoint(src).to_directory(str(tmp))
-    shutil.rmtree(dst, ignore_errors=True)
-    os.replace(tmp, dst)
+    with atomic_dir(dst) as tmp:
+        Checkpoint(src).to_directory(str(tmp))
 
 
 def copy_pareto_checkpoints(front: ParetoFront, paths: SearchPaths) -> None:

@@ -6,12 +6,19 @@ import pytest
 import torch
 
 from raysearch.errors import UserInputError
-from raysearch.softprompt.goqa_check import goqa_survey, js_distance, mean_js
+from raysearch.softprompt.goqa_check import goqa_survey, mean_js
 
 
-def test_js_distance_closed_form() -> None:
-    assert js_distance(torch.tensor([1.0, 0.0]), torch.tensor([1.0, 0.0])) == 0.0
-    assert js_distance(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])) == pytest.approx(1.0)
+def test_mean_js_closed_form() -> None:
+    """The distance of ``raysearch.metrics.distribution.js_distance``, over the record's own options."""
+    _, records = goqa_survey("U.S.A.", 1, seed=0)
+    k = len(records[0].options)
+    exact = torch.zeros(1, 5)
+    exact[0, :k] = torch.tensor(records[0].distribution)
+    assert mean_js(exact, records) == pytest.approx(0.0, abs=1e-7)
+    one_hot = torch.zeros(1, 5)
+    one_hot[0, 0] = 1.0
+    assert 0.0 < mean_js(one_hot, records) <= 1.0
 
 
 def test_goqa_survey_for_a_hofstede_name() -> None:

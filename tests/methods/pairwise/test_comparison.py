@@ -23,7 +23,7 @@ from raysearch.metrics.paired import SUMMARIES
 from raysearch.models.scoring import RewardModel
 from raysearch.train.checkpoint import MODEL_DIR, read_meta
 
-EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
+EXPERIMENTS = Path(__file__).resolve().parents[3] / "experiments"
 COUNTRIES = ["United States", "Chile"]
 
 

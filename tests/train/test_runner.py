@@ -1,7 +1,8 @@
 """A fifth method is a folder plus one registry line: a toy method defined here trains through the
-real runner (determinism, exact resume) and the real Ray Train wrapper (2 DDP workers)."""
+real runner (determinism, exact resume) and the real Ray Train wrapper (2 DDP workers).
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: Ray workers receive this module's classes by value,
+and the config's field types must be objects there, not names of this (unimportable) module."""
 
 import argparse
 import math

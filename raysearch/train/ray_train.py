@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raysearch.io import atomic_dir
+from raysearch.io import atomic_dir, atomic_write_text
 from raysearch.train.runner import LoopResult, run
 
 
@@ -159,3 +159,21 @@ def fit_with_ray(
         result.checkpoint.to_directory(str(tmp))
     ret = getattr(result, "return_value", None) or {}
     return RayTrainResult(flat=dict(result.metrics or {}), metrics=ret.get("metrics", {}), checkpoint=str(out_dir))
+
+
+FINGERPRINT = "FINGERPRINT"
+
+
+def fit_or_reuse(
+    cfg: Any, data: Any, *, out: str | Path, name: str, fingerprint: str, workers: int, gpu: bool, method: Any = None,
+) -> bool:
+    """``fit_with_ray`` into ``out``, unless ``out`` already holds a finished run of the same ``fingerprint``
+    (of config and data; written only once training has finished). Returns whether it was reused."""
+    out = Path(out)
+    if (out / FINGERPRINT).is_file() and (out / FINGERPRINT).read_text() == fingerprint:
+        print(f"[raysearch.train] reusing {out} (same config and data)", flush=True)
+        return True
+    fit_with_ray(cfg, data, name=name, storage_path=str((out.parent / "ray").resolve()), num_workers=workers,
+                 use_gpu=gpu, out_dir=out, method=method)
+    atomic_write_text(out / FINGERPRINT, fingerprint)
+    return False

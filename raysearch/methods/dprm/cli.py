@@ -18,7 +18,6 @@ from raysearch.metrics.distribution import DistributionMetrics
 from raysearch.train.checkpoint import MODEL_DIR, read_meta
 from raysearch.train.config import add_config_flags, add_run_flags, config_from_cli
 
-FINGERPRINT = "FINGERPRINT"
 #: ``--smoke-test``: a tiny run
 SMOKE = {"max_train_records": 48, "epochs": 1, "max_length": 32, "n_boot": 100, "log_every": 2}
 
@@ -54,15 +53,10 @@ def _fingerprint(cfg: DprmConfig, data: DprmData) -> str:
 def fit(cfg: DprmConfig, data: DprmData, *, out: Path, workers: int, gpu: bool) -> Path:
     """Train under Ray Train into ``out``, or reuse ``out`` if it holds the same config and data."""
     from raysearch.methods.dprm import METHOD
-    from raysearch.train.ray_train import fit_with_ray
+    from raysearch.train.ray_train import fit_or_reuse
 
-    fp = _fingerprint(cfg, data)
-    if (out / FINGERPRINT).exists() and (out / FINGERPRINT).read_text() == fp:
-        print(f"[raysearch.train] reusing {out} (same config and data)", flush=True)
-        return out
-    fit_with_ray(cfg, data, name="dprm", storage_path=str((out.parent / "ray").resolve()),
-                 num_workers=workers, use_gpu=gpu, out_dir=out, method=METHOD)
-    atomic_write_text(out / FINGERPRINT, fp)
+    fit_or_reuse(cfg, data, out=out, name="dprm", fingerprint=_fingerprint(cfg, data), workers=workers, gpu=gpu,
+                 method=METHOD)
     return out
 
 

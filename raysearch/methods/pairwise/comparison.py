@@ -36,10 +36,11 @@ from raysearch.methods.pairwise.baselines import (
 )
 from raysearch.methods.pairwise.config import PairwiseConfig
 from raysearch.methods.pairwise.data import PreferenceData, TrainData
-from raysearch.methods.pairwise.experiment import FINGERPRINT, fingerprint
+from raysearch.methods.pairwise.experiment import fingerprint
 from raysearch.methods.pairwise.step import train_bare
 from raysearch.metrics.paired import SUMMARIES, PairedSummary, paired_summary
 from raysearch.train.checkpoint import MODEL_DIR
+from raysearch.train.ray_train import FINGERPRINT
 
 #: Report name of the steerable SCPO model (one model, the community a prompt prefix).
 STEERABLE = "steerable SCPO"

@@ -22,8 +22,6 @@ from raysearch.methods.pairwise.data import PreferenceData, TrainData
 from raysearch.metrics.accuracy import CommunityMetrics
 from raysearch.train.checkpoint import MODEL_DIR, read_meta
 
-FINGERPRINT = "FINGERPRINT"
-
 
 @dataclass
 class ExperimentResult:
@@ -53,15 +51,9 @@ def fingerprint(cfg: PairwiseConfig, data: TrainData) -> str:
 
 def fit_stage(cfg: PairwiseConfig, data: TrainData, *, name: str, out: Path, workers: int, gpu: bool) -> tuple[str, CommunityMetrics]:
     """Train under Ray Train, or reuse ``out`` if it holds the same config and data (resume)."""
-    from raysearch.train.ray_train import fit_with_ray
+    from raysearch.train.ray_train import fit_or_reuse
 
-    fp = fingerprint(cfg, data)
-    if (out / FINGERPRINT).exists() and (out / FINGERPRINT).read_text() == fp:
-        print(f"[raysearch.train] reusing {out} (same config and data)", flush=True)
-    else:
-        fit_with_ray(cfg, data, name=name, storage_path=str((out.parent / "ray").resolve()),
-                     num_workers=workers, use_gpu=gpu, out_dir=out)
-        (out / FINGERPRINT).write_text(fp)
+    fit_or_reuse(cfg, data, out=out, name=name, fingerprint=fingerprint(cfg, data), workers=workers, gpu=gpu)
     return str(out / MODEL_DIR), CommunityMetrics.from_dict(read_meta(out)["metrics"]["test"])
 
 

@@ -164,6 +164,9 @@ def add_run_flags(parser: argparse.ArgumentParser, *, out_help: str, smoke_help:
     """The flags every ``python -m raysearch.train METHOD`` has besides its config: workers, GPU, output, smoke test."""
     parser.add_argument("--workers", type=int, default=2, help="Ray Train workers (DDP)")
     parser.add_argument("--gpu", action="store_true", help="one GPU per worker")
+    parser.add_argument("--cpus-per-worker", type=int, default=1,
+                        help="CPUs each worker holds, and its torch threads (default 1; on a 2-core machine with "
+                             "--workers 1, 2 uses both)")
     parser.add_argument("--out", default="runs/train", help=out_help)
     parser.add_argument("--smoke-test", action="store_true", help=smoke_help)
 
@@ -179,4 +182,6 @@ def config_from_cli(args: argparse.Namespace, cls: type[BaseConfig], *, smoke: d
                 setattr(args, k, v)
     if args.workers < 1:
         raise UserInputError(f"--workers {args.workers} must be >= 1")
+    if args.cpus_per_worker < 1:
+        raise UserInputError(f"--cpus-per-worker {args.cpus_per_worker} must be >= 1")
     return config_from_args(args, cls, **fixed)

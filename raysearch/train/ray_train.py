@@ -166,6 +166,7 @@ FINGERPRINT = "FINGERPRINT"
 
 def fit_or_reuse(
     cfg: Any, data: Any, *, out: str | Path, name: str, fingerprint: str, workers: int, gpu: bool, method: Any = None,
+    cpus_per_worker: float = 1,
 ) -> bool:
     """``fit_with_ray`` into ``out``, unless ``out`` already holds a finished run of the same ``fingerprint``
     (of config and data; written only once training has finished). Returns whether it was reused."""
@@ -174,6 +175,6 @@ def fit_or_reuse(
         print(f"[raysearch.train] reusing {out} (same config and data)", flush=True)
         return True
     fit_with_ray(cfg, data, name=name, storage_path=str((out.parent / "ray").resolve()), num_workers=workers,
-                 use_gpu=gpu, out_dir=out, method=method)
+                 use_gpu=gpu, out_dir=out, method=method, cpus_per_worker=cpus_per_worker)
     atomic_write_text(out / FINGERPRINT, fingerprint)
     return False

@@ -75,3 +75,8 @@ def test_entry_point_exit_code(tmp_path):
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2
     assert p.stderr.strip().splitlines() == [p.stderr.strip()] and "tau=2.0" in p.stderr
+
+
+@pytest.mark.parametrize("method", ["scpo", "dprm", "npbtl"])
+def test_cpus_per_worker_must_be_positive(method, tmp_path, capsys):
+    _fails([method, "--cpus-per-worker", "0"], capsys, "--cpus-per-worker 0 must be >= 1", tmp_path / "out")

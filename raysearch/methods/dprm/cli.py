@@ -50,13 +50,13 @@ def _fingerprint(cfg: DprmConfig, data: DprmData) -> str:
     return h.hexdigest()[:16]
 
 
-def fit(cfg: DprmConfig, data: DprmData, *, out: Path, workers: int, gpu: bool) -> Path:
+def fit(cfg: DprmConfig, data: DprmData, *, out: Path, workers: int, gpu: bool, cpus: int = 1) -> Path:
     """Train under Ray Train into ``out``, or reuse ``out`` if it holds the same config and data."""
     from raysearch.methods.dprm import METHOD
     from raysearch.train.ray_train import fit_or_reuse
 
     fit_or_reuse(cfg, data, out=out, name="dprm", fingerprint=_fingerprint(cfg, data), workers=workers, gpu=gpu,
-                 method=METHOD)
+                 method=METHOD, cpus_per_worker=cpus)
     return out
 
 
@@ -115,7 +115,7 @@ def run_cli(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     mode = init_ray(num_cpus=None)
     print(f"[raysearch.train] Ray: {mode}; {args.workers} worker(s), gpu={args.gpu}", flush=True)
-    run = fit(cfg, data, out=out / "dprm", workers=args.workers, gpu=args.gpu)
+    run = fit(cfg, data, out=out / "dprm", workers=args.workers, gpu=args.gpu, cpus=args.cpus_per_worker)
     shutil.rmtree(out / "ray", ignore_errors=True)  # Ray's copies of the checkpoints, now in OUT/dprm
     minutes = (time.perf_counter() - t0) / 60
     res = results(cfg, data, run)

@@ -61,7 +61,8 @@ def run_cli(args: argparse.Namespace) -> int:
     mode = init_ray(num_cpus=None)
     print(f"[raysearch.train] Ray: {mode}; NP-BTL on {args.workers} worker(s), gpu={args.gpu}", flush=True)
     fit_with_ray(replace(cfg, model="npbtl"), data, name="npbtl", storage_path=str((out / "ray").resolve()),
-                 num_workers=args.workers, use_gpu=args.gpu, out_dir=out / "npbtl", method=METHOD)
+                 num_workers=args.workers, use_gpu=args.gpu, out_dir=out / "npbtl", method=METHOD,
+                 cpus_per_worker=args.cpus_per_worker)
     shutil.rmtree(out / "ray", ignore_errors=True)
     npbtl_meta = read_meta(out / "npbtl")
     results = {"npbtl": heldout_intervals(npbtl_meta)}

@@ -52,7 +52,8 @@ def run_cli(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     mode = init_ray(num_cpus=None)
     print(f"[raysearch.train] Ray: {mode}; {args.workers} worker(s), gpu={args.gpu}", flush=True)
-    res = run_experiment(cfg, data, out=out, workers=args.workers, gpu=args.gpu, reference=cfg.reference)
+    res = run_experiment(cfg, data, out=out, workers=args.workers, gpu=args.gpu, reference=cfg.reference,
+                         cpus=args.cpus_per_worker)
     minutes = (time.perf_counter() - t0) / 60
     print_table(res)
     (out / "table.md").write_text(markdown_table(res) + f"\nWall time: {minutes:.1f} min.\n")

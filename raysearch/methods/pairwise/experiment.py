@@ -49,11 +49,13 @@ def fingerprint(cfg: PairwiseConfig, data: TrainData) -> str:
     return h.hexdigest()[:16]
 
 
-def fit_stage(cfg: PairwiseConfig, data: TrainData, *, name: str, out: Path, workers: int, gpu: bool) -> tuple[str, CommunityMetrics]:
+def fit_stage(cfg: PairwiseConfig, data: TrainData, *, name: str, out: Path, workers: int, gpu: bool,
+              cpus: float = 1) -> tuple[str, CommunityMetrics]:
     """Train under Ray Train, or reuse ``out`` if it holds the same config and data (resume)."""
     from raysearch.train.ray_train import fit_or_reuse
 
-    fit_or_reuse(cfg, data, out=out, name=name, fingerprint=fingerprint(cfg, data), workers=workers, gpu=gpu)
+    fit_or_reuse(cfg, data, out=out, name=name, fingerprint=fingerprint(cfg, data), workers=workers, gpu=gpu,
+                 cpus_per_worker=cpus)
     return str(out / MODEL_DIR), CommunityMetrics.from_dict(read_meta(out)["metrics"]["test"])
 
 
@@ -71,7 +73,7 @@ def _evaluate_given(path: str, pairs: list, cfg: PairwiseConfig) -> CommunityMet
 
 def run_experiment(
     cfg: PairwiseConfig, data: PreferenceData, *, out: Path, workers: int = 2, gpu: bool = False,
-    reference: str | None = None,
+    reference: str | None = None, cpus: float = 1,
 ) -> ExperimentResult:
     """Train (or load) G, then the ``cfg.objective`` model; both evaluated on the test split."""
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +84,7 @@ def run_experiment(
         g_cfg = replace(cfg, objective="bt", init_from=None, reference=None, condition_on_community=False)
         print(f"[raysearch.train] stage 1/2: global model G on {len(data.global_pairs.train)} global pairs", flush=True)
         ref_path, ref_metrics = fit_stage(g_cfg, TrainData(data.global_pairs.train, evals), name="global",
-                                     out=out / "global", workers=workers, gpu=gpu)
+                                     out=out / "global", workers=workers, gpu=gpu, cpus=cpus)
     else:
         raise UserInputError(
             f"{data.kind} has no global preference to train G from; pass --reference PATH (a reward model folder)"
@@ -94,7 +96,7 @@ def run_experiment(
     print(f"[raysearch.train] stage 2/2: {cfg.objective.upper()} model on {len(data.pairs.train)} community pairs", flush=True)
     glob = data.global_pairs.train if data.global_pairs is not None else []
     model_path, metrics = fit_stage(m_cfg, TrainData(data.pairs.train, evals, global_train=glob), name=cfg.objective,
-                               out=out / cfg.objective, workers=workers, gpu=gpu)
+                               out=out / cfg.objective, workers=workers, gpu=gpu, cpus=cpus)
     flat = read_meta(Path(model_path).parent).get("flat", {})
     extra = {k: v for k, v in flat.items() if k.startswith(("scpo/", "train/"))}
     result = ExperimentResult(cfg.objective, ref_metrics, metrics, ref_path, model_path, extra)

@@ -49,14 +49,14 @@ def baseline_stage(base: PairwiseConfig, data: PreferenceData, *, experiment: st
     return "BT baseline", Stage(bt_cfg, TrainData(data.pairs.train, evals(data)), "baseline-bt")
 
 
-def fit(stage: Stage, *, root: Path, workers: int, gpu: bool, seed: int | None = None) -> str:
+def fit(stage: Stage, *, root: Path, workers: int, gpu: bool, seed: int | None = None, cpus: float = 1) -> str:
     """Train ``stage`` under Ray Train into ``root/folder`` (or ``root/reruns/folder/seed<k>``); reused if unchanged."""
     from raysearch.methods.pairwise.experiment import fit_stage
 
     cfg, out, name = stage.cfg, root / stage.folder, stage.folder
     if seed is not None and seed != cfg.seed:
         cfg, out, name = replace(cfg, seed=seed), root / "reruns" / stage.folder / f"seed{seed}", f"{name}-seed{seed}"
-    path, _ = fit_stage(cfg, stage.data, name=name, out=out, workers=workers, gpu=gpu)
+    path, _ = fit_stage(cfg, stage.data, name=name, out=out, workers=workers, gpu=gpu, cpus=cpus)
     return path
 
 
@@ -80,7 +80,7 @@ def prepare_trials(
     g_stage = global_stage(base, data) if reference is None else None
     if g_stage is not None:
         print(f"[raysearch.tune] global model G on {len(g_stage.data.train)} global pairs", flush=True)
-        g_path = fit(g_stage, root=paths.root, workers=workers, gpu=gpu)
+        g_path = fit(g_stage, root=paths.root, workers=workers, gpu=gpu, cpus=res.cpus_per_worker)
         baselines[GLOBAL] = _metrics_point(
             CommunityMetrics.from_dict(read_meta(paths.root / g_stage.folder)["metrics"]["val"]), objectives)
     if g_path is not None and "://" in paths.ray_storage:  # trials on other nodes read G from storage
@@ -91,7 +91,7 @@ def prepare_trials(
         raise UserInputError(f"{data.kind} has no global preference to train G from; pass --reference PATH")
     name, stage = baseline_stage(base, data, experiment=space.experiment, g_path=g_path)
     print(f"[raysearch.tune] {name} on {len(data.pairs.train)} community pairs", flush=True)
-    fit(stage, root=paths.root, workers=workers, gpu=gpu)
+    fit(stage, root=paths.root, workers=workers, gpu=gpu, cpus=res.cpus_per_worker)
     baselines[name] = _metrics_point(
         CommunityMetrics.from_dict(read_meta(paths.root / stage.folder)["metrics"]["val"]), objectives)
     trial_base = base.to_dict()
@@ -134,7 +134,7 @@ def confirm_trials(front: Any, space: Any, data: PreferenceData, base: PairwiseC
 
     def rerun(stage: Stage, seed: int) -> str:
         print(f"[raysearch.tune] rerun {stage.folder} with seed {seed}", flush=True)
-        return fit(stage, root=paths.root, workers=workers, gpu=gpu, seed=seed)
+        return fit(stage, root=paths.root, workers=workers, gpu=gpu, seed=seed, cpus=res.cpus_per_worker)
 
     return confirm_front(front, trials=trials, baselines=baselines, splits=evals(data), root=paths.root,
                          base_seed=base.seed, reruns=space.seed_reruns, fit=rerun)

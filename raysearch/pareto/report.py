@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from raysearch.pareto.front import ParetoFront, ParetoPoint
+
+
+@dataclass(frozen=True)
+class RungCount:
+    """One row of the early-stopping table: a rung (``fidelity`` in training steps; None: full fidelity),
+    how many trials reached it and how many were stopped there."""
+
+    label: str
+    fidelity: float | None
+    reached: int
+    stopped: int
 
 
 def _natural(key: str) -> tuple:
@@ -26,11 +38,13 @@ def markdown_report(
     test_scores: dict[str, dict[str, float]] | None = None,
     notes: Sequence[str] = (),
     sections: Sequence[str] = (),
+    rungs: Sequence[RungCount] = (),
 ) -> str:
     """The report as Markdown text (the caller writes it, next to ``pareto.png``).
 
     ``per_community`` and ``test_scores`` are keyed by trial id, then by community or metric
-    name; trials missing from them get empty cells.
+    name; trials missing from them get empty cells. ``rungs`` (an early-stopping search) adds how
+    many trials reached each rung; the front holds only trials that reached full fidelity.
     """
     o1, o2 = front.objectives
     lines = [f"# {title}", "", "Command:", "", "```bash", command, "```", ""]
@@ -54,6 +68,15 @@ def markdown_report(
         "",
     ]
 
+    if rungs:
+        stopped = sum(r.stopped for r in rungs)
+        lines += ["## Early stopping", "",
+                  f"{stopped} trial(s) stopped at a rung (Optuna: PRUNED) are not among the trials above: the "
+                  "front holds only trials trained to full fidelity.", ""]
+        lines += table_lines(["rung", "fidelity (training steps)", "trials reached", "stopped there"],
+                             [[r.label, "full" if r.fidelity is None else _num(r.fidelity), str(r.reached),
+                               str(r.stopped)] for r in rungs])
+        lines.append("")
     lines += ["## Pareto front", "", f"Sorted by `{o1}`.", ""]
     param_keys = sorted({k for p in front.points for k in p.params})
     test_keys = sorted({k for p in front.points for k in (test_scores or {}).get(p.trial_id, {})}, key=_natural)

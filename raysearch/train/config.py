@@ -42,6 +42,8 @@ class BaseConfig:
     n_boot: int = option(1000, "bootstrap resamples for accuracy intervals", ge=1)
     seed: int = option(0, "seed of every random choice: data split and order, model init, bootstrap")
     log_every: int = option(10, "print a progress line every this many steps (rank 0)", ge=1)
+    eval_every: int = option(0, "also evaluate validation and report (no checkpoint) every this many training steps "
+                                "within an epoch, for early stopping (0: once per epoch)", ge=0)
 
     #: defaults a subclass changes: ``{field: default}``; the field keeps its type, help and bounds
     DEFAULTS: ClassVar[dict[str, Any]] = {}

@@ -3,7 +3,10 @@
 A method (``raysearch.methods``) supplies a :class:`Session`: its model, optimizer, batches,
 batch loss and evaluation. The runner owns everything else, the same for every method: seeding,
 the epoch loop, the optimizer step, progress lines, evaluation cadence (validation every epoch,
-every split after the last), complete checkpoints, exact resume and reporting.
+every split after the last, and with ``eval_every`` validation every that many steps within an
+epoch: a report without a checkpoint, for early stopping), complete checkpoints, exact resume and
+reporting. Every report carries ``fidelity`` (training steps done) and ``fidelity_max`` (the run's
+steps), the time axis of ``raysearch.tune.scheduler``.
 
 Under ``torch.distributed`` (Ray Train sets it up) the model is wrapped in DDP, each rank takes its
 share of every batch (the session's ``batches`` decides how) and evaluation is gathered so every
@@ -27,8 +30,11 @@ import torch
 from raysearch.train import distributed
 from raysearch.train.checkpoint import load_trainer_state, read_meta, rng_state, save_checkpoint, set_rng_state
 
-#: ``reporter(flat_metrics, checkpoint_dir_or_None)``; called once per epoch, the same number of times on every rank.
+#: ``reporter(flat_metrics, checkpoint_dir_or_None)``; called once per epoch (with a checkpoint) and, with
+#: ``eval_every``, within epochs (without one); the same number of times on every rank.
 Reporter = Callable[[dict[str, Any], str | None], None]
+#: report keys: training steps done, and the steps of the whole run (a report with both equal is the last)
+FIDELITY, FIDELITY_MAX = "fidelity", "fidelity_max"
 
 
 @dataclass
@@ -94,7 +100,8 @@ def run(
     method: Any, cfg: Any, data: Any, *, device: torch.device | str | None = None, reporter: Reporter | None = None,
     resume_from: str | None = None, workdir: str | None = None,
 ) -> LoopResult:
-    """Train ``cfg`` with ``method`` (``raysearch.methods.Method``) on ``data``; report every epoch.
+    """Train ``cfg`` with ``method`` (``raysearch.methods.Method``) on ``data``; report every epoch (and, given a
+    ``reporter``, validation every ``cfg.eval_every`` steps within epochs).
 
     ``resume_from`` is a checkpoint folder this runner wrote: weights, optimizer, scheduler, RNG
     states of every rank and the epoch reached are restored, so the run continues exactly.
@@ -125,15 +132,15 @@ def run(
     train_model = distributed.wrap_ddp(session.model, dev, find_unused_parameters=session.find_unused_parameters)
     params = [p for p in session.model.parameters() if p.requires_grad]
     result = LoopResult({}, {}, None)
+    interim = _interim_reporter(session, cfg, reporter, rank=rank) if cfg.eval_every and reporter else None
     for epoch in range(start_epoch, cfg.epochs):
-        flat = _train_epoch(session, train_model, params, cfg, epoch, rank=rank, size=size)
+        flat = _train_epoch(session, train_model, params, cfg, epoch, rank=rank, size=size, interim=interim)
         metrics: dict[str, Any] = {}
         for split in session.eval_splits if epoch + 1 == cfg.epochs else ("val",):
             m, f = session.evaluate(split)
             metrics.update(m)
             flat.update(f)
-        if not all(math.isfinite(v) for v in flat.values()):
-            raise FloatingPointError(f"non-finite metric at epoch {epoch + 1}: {flat}")
+        _check_finite(flat, f"epoch {epoch + 1}")
         line = session.epoch_line(flat)
         if line:
             distributed.log(f"epoch {epoch + 1}/{cfg.epochs} {line}", rank=rank)
@@ -148,9 +155,31 @@ def run(
     return result
 
 
+def _check_finite(flat: dict[str, float], where: str) -> None:
+    if not all(math.isfinite(v) for v in flat.values()):
+        raise FloatingPointError(f"non-finite metric at {where}: {flat}")
+
+
+def _interim_reporter(session: Session, cfg: Any, reporter: Reporter, *, rank: int) -> Callable[[int], None]:
+    """``interim(done)``: evaluate validation after ``done`` training steps and report it without a checkpoint."""
+    total = cfg.epochs * session.steps_per_epoch
+
+    def interim(done: int) -> None:
+        _, f = session.evaluate("val")
+        flat = {"epoch": done / session.steps_per_epoch, FIDELITY: float(done), FIDELITY_MAX: float(total), **f}
+        _check_finite(flat, f"step {done}")
+        line = session.epoch_line(flat)
+        if line:
+            distributed.log(f"step {done}/{total} {line}", rank=rank)
+        reporter(flat, None)
+
+    return interim
+
+
 def _train_epoch(session: Session, train_model: torch.nn.Module, params: list[torch.nn.Parameter], cfg: Any,
-                 epoch: int, *, rank: int, size: int) -> dict[str, float]:
-    """One pass: loss, backward, clip, optimizer and scheduler step per batch; progress every ``log_every`` steps."""
+                 epoch: int, *, rank: int, size: int, interim: Callable[[int], None] | None = None) -> dict[str, float]:
+    """One pass: loss, backward, clip, optimizer and scheduler step per batch; progress every ``log_every`` steps;
+    ``interim(steps done)`` every ``eval_every`` steps before the epoch's last (its time is not training time)."""
     train_model.train()
     steps, t0, seen, running = session.steps_per_epoch, time.perf_counter(), 0, 0.0
     loss = torch.zeros(())
@@ -171,5 +200,12 @@ def _train_epoch(session: Session, train_model: torch.nn.Module, params: list[to
                             f"loss {running / (step % cfg.log_every + 1):.4f} lr {lr:.2e} "
                             f"{seen / (time.perf_counter() - t0):.1f} {session.unit}/s", rank=rank)
             running = 0.0 if (step + 1) % cfg.log_every == 0 else running
+        done = epoch * steps + step + 1
+        if interim is not None and done % cfg.eval_every == 0 and step + 1 < steps:  # the epoch's end reports anyway
+            t_eval = time.perf_counter()
+            interim(done)
+            train_model.train()
+            t0 += time.perf_counter() - t_eval
     return {"epoch": float(epoch + 1), f"train/{session.unit}_per_s": seen / (time.perf_counter() - t0),
-            "train/last_loss": float(loss.detach()), **session.train_info()}
+            "train/last_loss": float(loss.detach()), FIDELITY: float((epoch + 1) * steps),
+            FIDELITY_MAX: float(cfg.epochs * steps), **session.train_info()}

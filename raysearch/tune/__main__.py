@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent", type=int, default=None, help="trials at once (overrides the space file)")
     p.add_argument("--sampler", choices=["nsga2", "tpe", "gp", "random"], default=None, help="Optuna sampler")
     p.add_argument("--seed", type=int, default=None, help="sampler and training seed (overrides the space file)")
+    p.add_argument("--scheduler", choices=["fifo", "moasha"], default=None,
+                   help="fifo: every trial trains to the end; moasha: multi-objective ASHA stops trials dominated at "
+                        "a rung (rungs and eta: the space file's scheduler block; overrides its kind)")
     p.add_argument("--seed-reruns", type=int, default=None,
                    help="more seeds for every Pareto configuration and baseline after the search (overrides the space file)")
     p.add_argument("--name", default=None, help="run and study name (default: EXPERIMENT)")
@@ -73,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in {"num_samples": args.num_samples, "max_concurrent": args.max_concurrent,
                                    "sampler": args.sampler, "seed": args.seed,
                                    "seed_reruns": args.seed_reruns}.items() if v is not None}
+    if args.scheduler is not None:
+        overrides["scheduler"] = {**space.scheduler.model_dump(), "kind": args.scheduler}
     fixed = dict(space.fixed)
     if args.smoke_test:
         overrides.setdefault("num_samples", SMOKE_SAMPLES)
@@ -105,7 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     mode = init_ray()
     _check_storage_for_cluster(paths.optuna_storage)
     paths.root.mkdir(parents=True, exist_ok=True)
-    print(f"[raysearch.tune] Ray: {mode}; {space.num_samples} trials ({space.sampler}), "
+    sched = space.scheduler
+    stopping = "no early stopping" if sched.kind == "fifo" else \
+        f"MO-ASHA (rungs at {sched.grace} * {sched.eta:g}^k steps, {sched.tie_break} tie-break)"
+    print(f"[raysearch.tune] Ray: {mode}; {space.num_samples} trials ({space.sampler}, {stopping}), "
           f"{space.max_concurrent} at once; outputs in {paths.root}", flush=True)
     command = "python -m raysearch.tune " + shlex.join(sys.argv[1:] if argv is None else argv)
     front = run_search(space, data, base, paths, resume=args.resume, reference=reference, command=command)
@@ -114,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
           f"hypervolume {front.hypervolume:.4f} against {front.reference_point} in ({o[0]}, {o[1]})")
     for p in front.points:
         print(f"  {p.trial_id}: {o[0]} {p.values[0]:.4f}, {o[1]} {p.values[1]:.4f}")
+    from raysearch.tune.study import read_rungs
+
+    if rungs := read_rungs(paths.optuna_storage, paths.name):
+        print("Early stopping: " + "; ".join(
+            f"{r.label} ({'full' if r.fidelity is None else f'{r.fidelity:g} steps'}) reached by {r.reached}"
+            + (f", {r.stopped} stopped there" if r.stopped else "") for r in rungs))
     print(f"Report: {paths.root / 'report.md'}; plot: {paths.root / 'pareto.png'}")
     return 0
 

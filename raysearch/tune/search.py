@@ -2,8 +2,10 @@
 
 Stages: data → global model G and the same-init baseline (fine-tuning from G) → SCPO margins Δ,
 computed once with G → Tune trials (each a Ray Train run) sampled by Optuna (NSGA-II by
-default) → Pareto front, hypervolume, checkpoints of the Pareto trials → the front confirmed
-(seed reruns, test read once, paired; ``raysearch.tune.confirm``) → plot, report.
+default), optionally stopped early by MO-ASHA (``raysearch.tune.scheduler``; stopped trials are
+PRUNED in Optuna) → Pareto front of the trials trained to full fidelity, hypervolume, checkpoints
+of the Pareto trials → the front confirmed (seed reruns, test read once, paired;
+``raysearch.tune.confirm``) → plot, report.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from raysearch.methods.registry import get
 from raysearch.pareto import ParetoFront, markdown_report, plot_front
 from raysearch.train.checkpoint import read_meta
 from raysearch.train.config import BaseConfig
+from raysearch.train.runner import FIDELITY, FIDELITY_MAX
 from raysearch.tune.confirm import Confirmation, confirmation_markdown, write_confirmation
-from raysearch.tune.study import close_orphans, open_storage, read_front, strict_optuna_search
+from raysearch.tune.scheduler import make_scheduler
+from raysearch.tune.study import close_orphans, open_storage, read_front, read_rungs, strict_optuna_search
 
 
 @dataclass
@@ -63,7 +67,9 @@ def _progress_callback(total: int, objectives: list[str]) -> Any:
                   f"({mins:.1f} min)", flush=True)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._line(trial, "done")
+            r = trial.last_result or {}
+            early = isinstance(r.get(FIDELITY), (int, float)) and r[FIDELITY] < r.get(FIDELITY_MAX, r[FIDELITY])
+            self._line(trial, f"stopped at step {r[FIDELITY]:g} of {r[FIDELITY_MAX]:g}" if early else "done")
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             self._line(trial, "FAILED")
@@ -91,9 +97,12 @@ def run_search(
     study.set_user_attr("objectives", objectives)
     study.set_user_attr("reference_point", list(space.reference_point))
     study.set_user_attr("experiment", space.experiment)
+    study.set_user_attr("scheduler", space.scheduler.model_dump())
     method = get(space.experiment)
     trial_base, trial_data, baselines = method.prepare_trials(space, data, base, paths, reference=reference)
     (paths.root / "baselines.json").write_text(json.dumps(baselines, indent=2))
+    if space.scheduler.kind != "fifo" and "eval_every" not in space.fixed:  # a validation report at every rung
+        trial_base = {**trial_base, "eval_every": space.scheduler.grace}
 
     resources = {**space.resources.model_dump(), "storage_path": paths.ray_storage}
     trainable = tune.with_resources(  # the trial itself holds no CPU: its Ray Train workers do
@@ -118,6 +127,7 @@ def run_search(
         tuner = tune.Tuner(
             trainable, param_space=space.to_tune_param_space(),
             tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(search, max_concurrent=space.max_concurrent),
+                                        scheduler=make_scheduler(space.scheduler, objectives, modes),
                                         num_samples=space.num_samples),
             run_config=tune.RunConfig(name=paths.name, storage_path=paths.ray_storage, verbose=0,
                                       callbacks=[_progress_callback(space.num_samples, objectives)],
@@ -174,7 +184,8 @@ def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str
              "Pareto checkpoints: `RewardModel.load('pareto/<trial>/model')` (raysearch.models)."]
     report = markdown_report(front, title=f"raysearch search {paths.name!r}", command=command, baselines=baselines,
                              per_community=per_comm, test_scores=test, notes=notes,
-                             sections=confirmation_markdown(confirmation) if confirmation is not None else ())
+                             sections=confirmation_markdown(confirmation) if confirmation is not None else (),
+                             rungs=read_rungs(paths.optuna_storage, paths.name))
     (root / "report.md").write_text(report)
     if "://" in paths.ray_storage:  # nothing should live only on the head node of a cluster
         from raysearch.train.ray_train import upload

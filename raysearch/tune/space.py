@@ -19,6 +19,7 @@ from pydantic import (
 
 from raysearch.errors import UserInputError
 from raysearch.methods.registry import NAMES
+from raysearch.tune.scheduler import SchedulerSpec
 
 #: Experiments a search space can drive: the methods of ``raysearch.methods.registry``.
 EXPERIMENTS = NAMES
@@ -27,7 +28,7 @@ SAMPLERS = ("nsga2", "tpe", "gp", "random")
 #: Parameter types in a space file.
 PARAM_TYPES = ("float", "int", "categorical")
 #: What one can override from the command line.
-OVERRIDABLE = ("num_samples", "max_concurrent", "sampler", "seed", "seed_reruns")
+OVERRIDABLE = ("num_samples", "max_concurrent", "sampler", "seed", "seed_reruns", "scheduler")
 
 _NONE_HINT = "the string 'None' is not YAML's null: write null (or ~), or a value"
 
@@ -162,6 +163,9 @@ class SearchSpace(_Model):
     fixed: dict[str, Any] = Field(
         default_factory=dict, description="training options fixed for all trials"
     )
+    scheduler: SchedulerSpec = Field(
+        default_factory=lambda: SchedulerSpec(), description="early stopping of trials (raysearch.tune.scheduler)"
+    )
     params: dict[str, Param] = Field(description="the searched parameters, by training-option name")
 
     _source: str = PrivateAttr("<dict>")
@@ -216,6 +220,9 @@ class SearchSpace(_Model):
                 )
             if value == "None":
                 raise _KeyError(("fixed", name), _NONE_HINT)
+        if self.scheduler.kind == "moasha" and self.fixed.get("eval_every", 1) == 0:
+            raise _KeyError(("fixed", "eval_every"), "0 cannot go with scheduler moasha, which needs validation "
+                            "reports within a trial; drop it (default: scheduler.grace) or give steps > 0")
         return self
 
     @property
@@ -370,6 +377,8 @@ def _model_at(raw: tuple[Any, ...]) -> type[BaseModel] | None:
         return SearchSpace
     if raw == ("resources",):
         return Resources
+    if raw == ("scheduler",):
+        return SchedulerSpec
     if len(raw) == 2 and raw[0] == "objectives":
         return Objective
     if len(raw) == 3 and raw[0] == "params":

@@ -10,6 +10,8 @@ import optuna
 
 from raysearch.errors import UserInputError
 from raysearch.pareto import ParetoFront, ParetoPoint, build_front
+from raysearch.pareto.report import RungCount
+from raysearch.train.runner import FIDELITY, FIDELITY_MAX
 
 #: result keys copied onto each Optuna trial, so the study alone holds the whole front
 _ATTR_PREFIXES = ("val/", "test/", "scpo/", "ray/", "checkpoint_path")
@@ -33,8 +35,10 @@ def open_storage(url_or_path: str) -> optuna.storages.BaseStorage:
 
 
 def strict_optuna_search(**kwargs: Any) -> Any:
-    """``OptunaSearch`` that tells Optuna FAIL for errored or non-finite trials (never a number)
-    and stores each trial's per-community and test metrics and checkpoint as user attributes."""
+    """``OptunaSearch`` that tells Optuna FAIL for errored or non-finite trials (never a number), PRUNED for
+    trials stopped before their full fidelity (an early-stopping scheduler; never their partial values as
+    COMPLETE), and stores each trial's per-community and test metrics, checkpoint, fidelity reached and
+    validation history (``intermediate``: ``[fidelity, objective values...]`` per report) as user attributes."""
     from ray.tune.search.optuna import OptunaSearch  # --- Ray ---
 
     class _StrictOptunaSearch(OptunaSearch):
@@ -43,6 +47,21 @@ def strict_optuna_search(**kwargs: Any) -> Any:
             if trial_id in self._ot_trials:  # tie the Optuna trial to its Tune trial from the start
                 self._ot_trials[trial_id].set_user_attr("tune_trial_id", trial_id)
             return config
+
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self._intermediate: dict[str, list[list[float]]] = {}
+
+        def _history(self, trial_id: str) -> list[list[float]]:
+            return self._intermediate.setdefault(trial_id, [])
+
+        def on_trial_result(self, trial_id: str, result: dict) -> None:
+            raw = [result.get(m) for m in [FIDELITY, *self.metric]]
+            if not all(isinstance(v, (int, float)) for v in raw):
+                return
+            values, history = [float(v) for v in raw], self._history(trial_id)  # type: ignore[arg-type]
+            if not history or history[-1][0] < values[0]:
+                history.append(values)
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             ot_trial = self._ot_trials.get(trial_id)
@@ -60,6 +79,17 @@ def strict_optuna_search(**kwargs: Any) -> Any:
             if error or not result or not finite:
                 ot_trial.set_user_attr("failure", "error" if error else f"non-finite objectives {values}")
                 self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+                self._completed_trials.add(trial_id)
+                return None
+            self.on_trial_result(trial_id, result)
+            ot_trial.set_user_attr("intermediate", self._history(trial_id))
+            fid, full = result.get(FIDELITY), result.get(FIDELITY_MAX)
+            for k, v in ((FIDELITY, fid), (FIDELITY_MAX, full)):
+                if isinstance(v, (int, float)):
+                    ot_trial.set_user_attr(k, v)
+            if isinstance(fid, (int, float)) and isinstance(full, (int, float)) and fid < full:
+                # stopped early by the scheduler: its values are at a lower fidelity, never a finished trial's
+                self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
                 self._completed_trials.add(trial_id)
                 return None
             for k, v in result.items():
@@ -109,3 +139,29 @@ def read_front(
             failed.append(tid)
     return build_front(points, objectives=objectives, modes=modes,
                        reference_point=(float(ref[0]), float(ref[1])), failed=failed)
+
+
+def read_rungs(storage: str, study_name: str) -> list[RungCount]:
+    """How many finished trials reached each rung of the study's early-stopping scheduler, how many were
+    stopped there, and how many reached full fidelity (the last row); empty without a scheduler.
+
+    A trial reached a rung when it reported at that fidelity or beyond (``fidelity`` of its last report)."""
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    spec = study.user_attrs.get("scheduler") or {}
+    if spec.get("kind", "fifo") == "fifo":
+        return []
+    from raysearch.tune.scheduler import SchedulerSpec
+
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    trials = [t for t in study.get_trials(deepcopy=False, states=done) if FIDELITY in t.user_attrs]
+    reached = [float(t.user_attrs[FIDELITY]) for t in trials]
+    rungs = SchedulerSpec.model_validate(spec).rungs(max(reached, default=0.0))
+    out = []
+    for i, r in enumerate(rungs):
+        nxt = rungs[i + 1] if i + 1 < len(rungs) else math.inf
+        stopped = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED
+                   and r <= float(t.user_attrs[FIDELITY]) < nxt]
+        out.append(RungCount(f"rung {i}", r, sum(f >= r for f in reached), len(stopped)))
+    full = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    out.append(RungCount("full fidelity", None, len(full), 0))
+    return out

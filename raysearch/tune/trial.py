@@ -14,7 +14,8 @@ def trial_config(base: dict[str, Any], params: dict[str, Any]) -> Any:
 
 
 def run_trial(params: dict[str, Any], *, base: dict[str, Any], data: Any, resources: dict[str, Any]) -> None:
-    """Tune calls this with the sampled ``params``; metrics reach Tune per epoch via the callback."""
+    """Tune calls this with the sampled ``params``; metrics reach Tune via the callback, per epoch and, with
+    ``eval_every``, within epochs (what an early-stopping scheduler decides on)."""
     import ray.tune  # --- Ray ---
     from ray.tune.integration.ray_train import TuneReportCallback  # --- Ray ---
 

@@ -78,3 +78,15 @@ def test_report_orders_test_columns_by_number():
     md = markdown_report(_front(), title="t", command="c", baselines={}, per_community={}, test_scores=scores)
     cols = "test/acc_ctx0 | test/acc_ctx1 | test/acc_ctx3 | test/acc_ctx5 | test/acc_ctx10"
     assert f"| trial | val/mean_acc | val/worst_acc | {cols} |" in md
+
+
+def test_report_says_how_many_trials_reached_each_rung():
+    from raysearch.pareto.report import RungCount
+
+    rungs = [RungCount("rung 0", 4.0, 8, 5), RungCount("rung 1", 12.0, 3, 1), RungCount("full fidelity", None, 2, 0)]
+    md = markdown_report(_front(), title="t", command="c", baselines={}, rungs=rungs)
+    early = md.split("## Early stopping")[1].split("## Pareto front")[0]
+    assert "6 trial(s) stopped at a rung (Optuna: PRUNED)" in early
+    assert "| rung | fidelity (training steps) | trials reached | stopped there |" in early
+    assert "| rung 0 | 4 | 8 | 5 |" in early and "| full fidelity | full | 2 | 0 |" in early
+    assert "## Early stopping" not in markdown_report(_front(), title="t", command="c", baselines={})

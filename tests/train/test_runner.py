@@ -159,6 +159,30 @@ def test_runner_trains_reproducibly_and_resumes_exactly(tmp_path):
     assert d.flat == a.flat and not (tmp_path / "d").exists()
 
 
+def test_eval_every_reports_validation_within_epochs_without_changing_training(tmp_path):
+    data = toy_data(0)
+    plain: list[tuple[dict[str, float], str | None]] = []
+    often: list[tuple[dict[str, float], str | None]] = []
+    a = run(TOY, ToyConfig(**CFG), data, workdir=str(tmp_path / "a"), reporter=lambda f, c: plain.append((f, c)))
+    b = run(TOY, ToyConfig(**CFG, eval_every=3), data, workdir=str(tmp_path / "b"),
+            reporter=lambda f, c: often.append((f, c)))
+    steps = 8  # 64 points, batch 8: 24 steps in 3 epochs
+    assert [f["fidelity"] for f, _ in plain] == [8.0, 16.0, 24.0]
+    assert [f["fidelity"] for f, _ in often] == [3.0, 6.0, 8.0, 9.0, 12.0, 15.0, 16.0, 18.0, 21.0, 24.0]
+    assert all(f["fidelity_max"] == 3 * steps for f, _ in plain + often)
+    # within an epoch: validation only, no checkpoint; at the epoch's end: the same report as without eval_every
+    interim = [(f, c) for f, c in often if f["fidelity"] % steps]
+    assert all(c is None and set(f) == {"epoch", "fidelity", "fidelity_max", "val/mse"} for f, c in interim)
+    assert interim[0][0]["epoch"] == 3 / steps and interim[0][0]["val/mse"] != plain[0][0]["val/mse"]
+    ends = [(f, c) for f, c in often if not f["fidelity"] % steps]
+    assert all(c is not None for _, c in ends)
+    drop = ("train/points_per_s",)
+    assert [{k: v for k, v in f.items() if k not in drop} for f, _ in ends] == \
+           [{k: v for k, v in f.items() if k not in drop} for f, _ in plain]  # training is unchanged
+    assert b.flat["val/mse"] == a.flat["val/mse"] and b.flat["test/mse"] == a.flat["test/mse"]
+    assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["epoch-1", "epoch-2", "epoch-3"]
+
+
 def test_bad_toy_config_is_one_line():
     from raysearch.errors import UserInputError
 
@@ -189,3 +213,46 @@ def test_toy_trains_through_the_ray_train_wrapper(toy_registered, tmp_path):
     assert one.metrics["test"] == {"mse": pytest.approx(bare.flat["test/mse"], rel=1e-6)}
     assert two.flat["val/mse"] < 0.5 * ToySession(ToyConfig(**CFG), data).evaluate("val")[1]["val/mse"]
     assert (tmp_path / "two" / STATE_FILE).is_file() and read_meta(tmp_path / "two")["epoch"] == 3
+
+
+class DropoutToySession(ToySession):
+    """The toy with dropout, whose evaluation switches the model to eval mode and leaves it there."""
+
+    def __init__(self, cfg: ToyConfig, data: ToyData) -> None:
+        super().__init__(cfg, data)
+        self.model = torch.nn.Sequential(self.model[0], torch.nn.Dropout(0.3), *self.model[1:])
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg.learning_rate)
+
+    def evaluate(self, split: str) -> tuple[dict[str, Any], dict[str, float]]:
+        self.model.eval()
+        return super().evaluate(split)
+
+
+@dataclass(frozen=True)
+class DropoutToy(Toy):
+    def start(self, cfg, data, *, device, resume_from, state):
+        return DropoutToySession(cfg, data)
+
+
+def test_evaluation_within_an_epoch_hands_the_model_back_in_training_mode(tmp_path):
+    data = toy_data(0)
+    a = run(DropoutToy(), ToyConfig(**CFG), data, workdir=str(tmp_path / "a"))
+    b = run(DropoutToy(), ToyConfig(**CFG, eval_every=3), data, workdir=str(tmp_path / "b"), reporter=lambda f, c: None)
+    assert b.flat["train/last_loss"] == a.flat["train/last_loss"] and b.flat["val/mse"] == a.flat["val/mse"]
+
+
+def test_evaluation_within_an_epoch_leaves_a_fine_tuning_run_unchanged(tiny_backbone, tiny_pairs, tmp_path):
+    """Dropout is on in training: a mid-epoch evaluation must hand the model back in training mode."""
+    from raysearch.methods.pairwise.config import PairwiseConfig
+    from raysearch.methods.pairwise.data import TrainData
+    from raysearch.methods.pairwise.step import train_bare
+
+    cfg = dict(objective="bt", backbone=tiny_backbone, epochs=1, batch_size=8, eval_batch_size=16, max_length=24,
+               lr=5e-3, freeze_layers=0, n_boot=20, log_every=100, seed=1)
+    data = TrainData(train=tiny_pairs, eval={"val": tiny_pairs[:8], "test": tiny_pairs})
+    reports: list[float] = []
+    a = train_bare(PairwiseConfig(**cfg), data, workdir=str(tmp_path / "a"))
+    b = train_bare(PairwiseConfig(**cfg, eval_every=2), data, workdir=str(tmp_path / "b"),
+                   reporter=lambda f, c: reports.append(f["fidelity"]))
+    assert reports == [2.0, 4.0, 6.0]  # 48 pairs, batch 8: 6 steps
+    assert b.flat["train/last_loss"] == a.flat["train/last_loss"] and b.metrics["test"] == a.metrics["test"]

@@ -30,6 +30,7 @@ VALID = {
     "max_length",
     "lora_r",
     "normalize",
+    "eval_every",
 }
 REPO = Path(__file__).resolve().parents[2]
 
@@ -260,6 +261,28 @@ def test_good_space_and_yaml_floats(tmp_path):
         ("experiment: scpo\n", "", "experiment: required key is missing"),
         (
             "num_samples: 4",
+            "num_samples: 4\nscheduler: {kind: asha}",
+            "scheduler.kind: Input should be 'fifo' or 'moasha', got 'asha'",
+        ),
+        ("num_samples: 4", "num_samples: 4\nscheduler: {eta: 1}", "scheduler.eta: Input should be greater than 1"),
+        ("num_samples: 4", "num_samples: 4\nscheduler: {grace: 0}", "scheduler.grace: Input should be greater than or"),
+        (
+            "num_samples: 4",
+            "num_samples: 4\nscheduler: {kind: moasha, grase: 2}",
+            "scheduler.grase: unknown key (did you mean 'grace'?); valid keys here: kind, eta, grace, tie_break",
+        ),
+        (
+            "num_samples: 4",
+            "num_samples: 4\nscheduler: {tie_break: random}",
+            "scheduler.tie_break: Input should be 'epsnet' or 'crowding', got 'random'",
+        ),
+        (
+            "fixed: {max_train_pairs: 400}",
+            "fixed: {max_train_pairs: 400, eval_every: 0}\nscheduler: {kind: moasha}",
+            "fixed.eval_every: 0 cannot go with scheduler moasha",
+        ),
+        (
+            "num_samples: 4",
             "num_samples: 4\nnum_samples: 5",
             "not valid YAML: key 'num_samples' is repeated; keep one (line 7",
         ),
@@ -377,6 +400,9 @@ def test_with_overrides(tmp_path):
         space.with_overrides(sampler="cma")
     with pytest.raises(UserInputError, match="cannot override params; valid: num_samples"):
         space.with_overrides(params={})
+    assert space.scheduler.kind == "fifo" and (space.scheduler.eta, space.scheduler.grace) == (3.0, 4)
+    moasha = space.with_overrides(scheduler={**space.scheduler.model_dump(), "kind": "moasha"})
+    assert moasha.scheduler.kind == "moasha" and moasha.scheduler.grace == 4 and space.scheduler.kind == "fifo"
 
 
 def test_from_dict_without_valid_keys_accepts_any_name():

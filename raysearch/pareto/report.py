@@ -72,7 +72,8 @@ def markdown_report(
         stopped = sum(r.stopped for r in rungs)
         lines += ["## Early stopping", "",
                   f"{stopped} trial(s) stopped at a rung (Optuna: PRUNED) are not among the trials above: the "
-                  "front holds only trials trained to full fidelity.", ""]
+                  "front holds only trials trained to full fidelity. A trial reached a rung when it reported at "
+                  "that many training steps or more; one whose whole run is shorter completes below it.", ""]
         lines += table_lines(["rung", "fidelity (training steps)", "trials reached", "stopped there"],
                              [[r.label, "full" if r.fidelity is None else _num(r.fidelity), str(r.reached),
                                str(r.stopped)] for r in rungs])

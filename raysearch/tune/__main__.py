@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if rungs := read_rungs(paths.optuna_storage, paths.name):
         print("Early stopping: " + "; ".join(
-            f"{r.label} ({'full' if r.fidelity is None else f'{r.fidelity:g} steps'}) reached by {r.reached}"
+            f"{r.label}{'' if r.fidelity is None else f' ({r.fidelity:g} steps)'} reached by {r.reached}"
             + (f", {r.stopped} stopped there" if r.stopped else "") for r in rungs))
     print(f"Report: {paths.root / 'report.md'}; plot: {paths.root / 'pareto.png'}")
     return 0

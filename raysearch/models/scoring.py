@@ -40,13 +40,28 @@ def score_ids(
     return out
 
 
+def pair_queries(pairs: Sequence[PairRecord], *, conditioned: bool) -> list[str]:
+    """The first text segment of each pair: its prompt, prefixed by its community iff ``conditioned``
+    (global, unified, pairs never get one). Pairs with the same query are the ones that can share texts."""
+    return [format_query(p.prompt, p.community if conditioned and p.community != GLOBAL_COMMUNITY else None)
+            for p in pairs]
+
+
 def pair_text_ids(cache: TokenCache, pairs: Sequence[PairRecord], *, conditioned: bool) -> tuple[list[int], list[int]]:
     """Cache ids of the chosen and rejected texts of ``pairs``.
 
     The community is a prefix iff ``conditioned``; global (unified) pairs never get one.
     """
-    q = [format_query(p.prompt, p.community if conditioned and p.community != GLOBAL_COMMUNITY else None) for p in pairs]
+    q = pair_queries(pairs, conditioned=conditioned)
     return cache.add(q, [p.chosen for p in pairs]), cache.add(q, [p.rejected for p in pairs])
+
+
+def distinct(ids: Sequence[int]) -> tuple[list[int], torch.Tensor]:
+    """The distinct ``ids`` in order of first appearance and, per id, its position among them:
+    ``[distinct_ids[k] for k in where] == list(ids)``; ``where`` is a long tensor of shape ``[len(ids)]``."""
+    pos: dict[int, int] = {}
+    where = [pos.setdefault(i, len(pos)) for i in ids]
+    return list(pos), torch.tensor(where, dtype=torch.long)
 
 
 class RewardModel:
@@ -91,5 +106,6 @@ class RewardModel:
         ``conditioned`` prefixes each prompt with its community (a steerable model); G scores unsteered.
         """
         c_ids, r_ids = pair_text_ids(self.cache, pairs, conditioned=conditioned)
-        r = score_ids(self.model, self.cache, c_ids + r_ids, batch_size=batch_size, device=self.device)
+        texts, where = distinct(c_ids + r_ids)  # an option appears in several pairs: score each text once
+        r = score_ids(self.model, self.cache, texts, batch_size=batch_size, device=self.device)[where.numpy()]
         return r[: len(pairs)] > r[len(pairs) :]

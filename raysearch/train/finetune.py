@@ -1,8 +1,10 @@
 """The session base of methods that fine-tune a pretrained text backbone (pairwise BT/SCPO, DPRM).
 
 It loads the backbone (or the run's start model, or a checkpoint's model), freezes the lower
-layers, builds AdamW with linear warm-up then decay, shuffles example indices per epoch and
-saves a loadable model folder in every checkpoint. A method adds its data, batch loss and evaluation.
+layers, builds AdamW with linear warm-up then decay, shuffles example indices per epoch (or whole
+groups of examples that share texts, so that a batch holds repeated texts to score once), runs the
+forward pass in the configured precision and saves a loadable model folder in every checkpoint.
+A method adds its data, batch loss and evaluation.
 """
 
 from __future__ import annotations
@@ -39,11 +41,16 @@ class FineTuneSession(Session):
         self.cache = TokenCache(self.tok, max_length=cfg.max_length)
         self.grad_clip = cfg.grad_clip
 
-    def setup_optimizer(self, n_examples: int) -> None:
-        """Freeze the lower layers; AdamW over the rest with warm-up then linear decay over every step."""
+    def setup_optimizer(self, n_examples: int, groups: list[list[int]] | None = None) -> None:
+        """Freeze the lower layers; AdamW over the rest with warm-up then linear decay over every step.
+
+        ``groups`` (a partition of ``range(n_examples)``) makes :meth:`batches` shuffle whole groups."""
         cfg = self.cfg
         freeze_lower_layers(self.model, cfg.freeze_layers)
         self.n_examples = n_examples
+        if groups is not None and sorted(i for g in groups for i in g) != list(range(n_examples)):
+            raise ValueError(f"groups must partition range({n_examples})")
+        self.groups = groups
         self.steps_per_epoch = math.ceil(n_examples / cfg.batch_size)
         total = self.steps_per_epoch * cfg.epochs
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -53,20 +60,40 @@ class FineTuneSession(Session):
             self.optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
 
     def batches(self, epoch: int) -> Iterator[list[int]]:
-        """This rank's indices of each step: a seeded permutation per epoch, padded to whole batches,
-        rank r taking every r-th index of a batch."""
+        """This rank's indices of each step (:meth:`epoch_batches`, then :meth:`share`)."""
+        for batch in self.epoch_batches(epoch):
+            yield self.share(batch, self.rank)
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """Every rank's indices of each step: a permutation seeded by (seed, epoch) cut into batches of
+        ``batch_size``, the last padded from the start. With ``groups`` the permutation shuffles whole
+        groups (each group's examples stay together, in their order), so a group is split only where
+        it crosses a batch boundary."""
         bs = self.cfg.batch_size
-        perm = torch.randperm(self.n_examples,
-                              generator=torch.Generator().manual_seed(self.cfg.seed * 7919 + epoch)).tolist()
+        gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + epoch)
+        if self.groups is None:
+            perm = torch.randperm(self.n_examples, generator=gen).tolist()
+        else:
+            perm = [i for k in torch.randperm(len(self.groups), generator=gen).tolist() for i in self.groups[k]]
         perm += perm[: self.steps_per_epoch * bs - len(perm)]
-        for step in range(self.steps_per_epoch):
-            yield perm[step * bs : (step + 1) * bs][self.rank :: self.size]
+        return [perm[step * bs : (step + 1) * bs] for step in range(self.steps_per_epoch)]
+
+    def share(self, batch: list[int], rank: int) -> list[int]:
+        """Rank ``rank``'s part of a batch: every ``size``-th index from ``rank``, or, with ``groups``,
+        a contiguous slice of the same length (so a group stays on one rank)."""
+        if self.groups is None:
+            return batch[rank :: self.size]
+        lo = sum(len(range(r, len(batch), self.size)) for r in range(rank))
+        return batch[lo : lo + len(range(rank, len(batch), self.size))]
 
     def forward(self, model: torch.nn.Module, ids: list[int]) -> torch.Tensor:
-        """Rewards ``[len(ids)]`` of cached texts under ``model`` (bf16 autocast on CUDA)."""
+        """Rewards ``[len(ids)]`` of cached texts under ``model``, as float32 (float64 from a float64
+        model): bf16 autocast on CUDA, and on any device with ``precision="bf16"``."""
         batch = {k: v.to(self.device) for k, v in self.cache.batch(ids).items()}
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            return model(**batch).logits.squeeze(-1).float()
+        bf16 = self.device.type == "cuda" or self.cfg.precision == "bf16"
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+            r = model(**batch).logits.squeeze(-1)
+        return r if r.dtype == torch.float64 else r.float()
 
     def restore(self, state: dict[str, Any]) -> None:
         if state.get("module") is not None:

@@ -26,6 +26,10 @@ class PairwiseConfig(FineTuneConfig):
     gamma_end: float = option(0.0, "gamma at the end of training (1 = every community the same total weight)", ge=-1, le=2)
     shape: Literal["constant", "linear", "cosine", "step"] = option("constant", "how gamma moves from start to end")
     global_share: float = option(0.0, "share of global (unified) pairs mixed into training, in [0, 1)", ge=0, lt=1)
+    dedup: bool = option(True, "score each distinct text of a batch once (training, evaluation, SCPO margins); "
+                               "--no-dedup encodes both sides of every pair")
+    group_by_prompt: bool = option(False, "shuffle whole prompt groups (pairs of one question and community, "
+                                          "which share texts) into batches, so a batch repeats texts")
 
     def check(self) -> None:
         check_scpo_params(self.tau, self.beta)  # also rejects an infinite beta

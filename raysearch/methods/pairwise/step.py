@@ -1,5 +1,12 @@
 """The pairwise training session: the (BT or SCPO) loss of a batch of pairs under the community
-schedule, and per-community pairwise accuracy. The runner (``raysearch.train.runner``) drives it."""
+schedule, and per-community pairwise accuracy. The runner (``raysearch.train.runner``) drives it.
+
+An answer option appears in several pairs of its question: the bundled SCPO countries' 2,226
+training pairs have 4,452 pair sides but 1,469 distinct texts. With ``dedup`` each distinct text of a
+batch is encoded once and every pair's loss is formed from those scores (the same loss and gradients;
+dropout draws one mask per encoded text). Random batches of 32 repeat few texts (1.02 sides per
+text), so ``group_by_prompt`` shuffles whole query groups into batches (2.6 sides per text at batch
+32). Evaluation and SCPO's margins score each distinct text once as well (``dedup``)."""
 
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ from raysearch.methods.pairwise.data import TrainData, select_pairs
 from raysearch.methods.pairwise.losses import bt_loss, community_weights, gamma_at
 from raysearch.metrics.accuracy import CommunityMetrics, community_metrics, pairwise_correct
 from raysearch.models.backbone import load_reward_model, resolve_backbone
-from raysearch.models.scoring import pair_text_ids, score_ids
+from raysearch.models.scoring import distinct, pair_queries, pair_text_ids, score_ids
 from raysearch.models.text import TokenCache
 from raysearch.train import distributed
 from raysearch.train.finetune import FineTuneSession, load_model
@@ -60,11 +67,38 @@ class PairwiseSession(FineTuneSession):
         self.counts = {c: sum(p.community == c for p in self.pairs) for c in trained}
         self.pair_comm = [p.community for p in self.pairs]
         self.c_ids, self.r_ids = pair_text_ids(self.cache, self.pairs, conditioned=cfg.condition_on_community)
-        self.setup_optimizer(len(self.pairs))
+        groups = None
+        if cfg.group_by_prompt:  # pairs with the same query (prompt, and community where it is a prefix)
+            by_query: dict[str, list[int]] = {}
+            for i, q in enumerate(pair_queries(self.pairs, conditioned=cfg.condition_on_community)):
+                by_query.setdefault(q, []).append(i)
+            groups = list(by_query.values())
+        self.setup_optimizer(len(self.pairs), groups)
+        sides, per_step = self.texts_per_epoch(0)
+        n_texts = len(set(self.c_ids) | set(self.r_ids))
+        distributed.log(f"{sides} pair sides, {per_step} distinct texts per epoch (distinct within each step and "
+                        f"rank, summed; {n_texts} distinct training texts); dedup={cfg.dedup} encodes "
+                        f"{per_step if cfg.dedup else sides}, group_by_prompt={cfg.group_by_prompt}")
+
+    def texts_per_epoch(self, epoch: int) -> tuple[int, int]:
+        """Pair sides of ``epoch``'s steps and, summed over steps and ranks, the distinct texts among them
+        (what ``dedup`` encodes)."""
+        sides = per_step = 0
+        for batch in self.epoch_batches(epoch):
+            for rank in range(self.size):
+                share = self.share(batch, rank)
+                sides += 2 * len(share)
+                per_step += len({self.c_ids[i] for i in share} | {self.r_ids[i] for i in share})
+        return sides, per_step
 
     def loss(self, model: torch.nn.Module, batch: list[int], step: int) -> tuple[torch.Tensor, int]:
         cfg, n = self.cfg, len(batch)
-        r = self.forward(model, [self.c_ids[i] for i in batch] + [self.r_ids[i] for i in batch])
+        ids = [self.c_ids[i] for i in batch] + [self.r_ids[i] for i in batch]
+        if cfg.dedup:  # each distinct text once; its score feeds every pair side that holds it
+            texts, where = distinct(ids)
+            r = self.forward(model, texts)[where.to(self.device)]
+        else:
+            r = self.forward(model, ids)
         gamma = gamma_at(step / (self.steps_per_epoch * cfg.epochs), start=cfg.gamma_start, end=cfg.gamma_end,
                          shape=cfg.shape)
         alpha = community_weights(self.counts, gamma) if self.counts else {}
@@ -95,10 +129,20 @@ def train_bare(cfg: PairwiseConfig, data: TrainData, *, device: torch.device | s
 
 def _score_pairs_sharded(
     model: torch.nn.Module, cache: TokenCache, chosen: list[int], rejected: list[int], *,
-    batch_size: int, device: torch.device,
+    batch_size: int, device: torch.device, dedup: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Score every pair once across ranks (rank r takes pairs r, r+W, ...) and gather."""
+    """Rewards of the chosen and rejected texts of every pair, scored across ranks and gathered.
+
+    ``dedup``: each distinct text once (rank r takes the r-th, (r+W)-th, ... of the sorted distinct
+    ids); else both texts of every pair (rank r takes pairs r, r+W, ...)."""
     rank, size = distributed.world()
+    if dedup:
+        texts = sorted(set(chosen) | set(rejected))[rank::size]
+        scores = score_ids(model, cache, texts, batch_size=batch_size, device=device) if texts else np.empty(0)
+        score: dict[int, float] = {}
+        for part_ids, part_r in distributed.gather((texts, scores)):
+            score.update(zip(part_ids, part_r.tolist(), strict=True))
+        return np.array([score[i] for i in chosen], dtype=np.float64), np.array([score[i] for i in rejected], dtype=np.float64)
     mine = list(range(rank, len(chosen), size))
     ids = [chosen[i] for i in mine] + [rejected[i] for i in mine]
     r = score_ids(model, cache, ids, batch_size=batch_size, device=device) if ids else np.empty(0)
@@ -115,7 +159,8 @@ def evaluate(
 ) -> CommunityMetrics:
     """Per-community pairwise accuracy of ``model`` on ``pairs`` (eval mode, no_grad, sharded)."""
     c_ids, r_ids = pair_text_ids(cache, pairs, conditioned=conditioned)
-    rc, rr = _score_pairs_sharded(model, cache, c_ids, r_ids, batch_size=cfg.eval_batch_size, device=device)
+    rc, rr = _score_pairs_sharded(model, cache, c_ids, r_ids, batch_size=cfg.eval_batch_size, device=device,
+                                  dedup=cfg.dedup)
     return community_metrics(
         pairwise_correct(rc, rr), [p.community for p in pairs], groups=[p.group for p in pairs],
         n_boot=cfg.n_boot, seed=cfg.seed,
@@ -138,5 +183,6 @@ def reference_margins(
         cache = TokenCache(tok, max_length=cfg.max_length)
     assert cache is not None
     c_ids, r_ids = pair_text_ids(cache, pairs, conditioned=False)
-    rc, rr = _score_pairs_sharded(model, cache, c_ids, r_ids, batch_size=cfg.eval_batch_size, device=dev)
+    rc, rr = _score_pairs_sharded(model, cache, c_ids, r_ids, batch_size=cfg.eval_batch_size, device=dev,
+                                  dedup=cfg.dedup)
     return torch.tensor(rc - rr, dtype=torch.float32)

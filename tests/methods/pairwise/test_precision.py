@@ -1,0 +1,44 @@
+"""The training forward pass in bf16 autocast on CPU (``precision``), and fp32 by default."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from raysearch.errors import UserInputError
+from raysearch.methods.pairwise.config import PairwiseConfig
+from raysearch.methods.pairwise.data import TrainData
+from raysearch.methods.pairwise.step import PairwiseSession
+
+
+def _session(backbone: str, pairs, **kw) -> PairwiseSession:
+    cfg = PairwiseConfig(objective="bt", backbone=backbone, epochs=1, batch_size=8, max_length=24, freeze_layers=0,
+                         n_boot=20, seed=0, **kw).validate()
+    return PairwiseSession(cfg, TrainData(train=pairs, eval={"val": pairs}), device=torch.device("cpu"),
+                           resume_from=None, state=None)
+
+
+def test_bf16_autocasts_the_training_forward_on_cpu(tiny_backbone, tiny_pairs):
+    s = _session(tiny_backbone, tiny_pairs)
+    assert s.cfg.precision == "fp32"
+    s.model.eval()
+    ids = list(range(10))
+    with torch.no_grad():
+        fp32 = s.forward(s.model, ids)
+        s.cfg.precision = "bf16"
+        bf16 = s.forward(s.model, ids)
+        s.cfg.precision = "fp32"
+        assert torch.equal(s.forward(s.model, ids), fp32)  # fp32 is deterministic: the difference is bf16's
+    assert fp32.dtype == bf16.dtype == torch.float32
+    assert not torch.equal(bf16, fp32)
+    torch.testing.assert_close(bf16, fp32, atol=0.05, rtol=0.05)
+    s.cfg.precision = "bf16"
+    s.model.train()
+    loss, _ = s.loss(s.model, list(range(8)), step=0)
+    loss.backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in s.model.parameters() if p.requires_grad)
+
+
+def test_precision_is_checked():
+    with pytest.raises(UserInputError, match="precision='fp16' is invalid; valid: fp32, bf16"):
+        PairwiseConfig(objective="bt", precision="fp16").validate()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
 
 from raysearch.errors import UserInputError, run_cli
+from raysearch.redact import redact, redact_argv
 
 SMOKE_SAMPLES = 2
+#: the Optuna storage when --optuna-storage is not given (an RDB URL with a password stays off the command line)
+STORAGE_ENV = "RAYSEARCH_OPTUNA_STORAGE"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--storage", default=None,
                    help="Ray results: a local or shared path, s3://... or gs://... (default: OUT/NAME/ray)")
     p.add_argument("--optuna-storage", default=None,
-                   help="Optuna study: a journal file path or an RDB URL (default: OUT/NAME/study.journal)")
+                   help=f"Optuna study: a journal file path or an RDB URL (default: ${STORAGE_ENV} if set, else "
+                        f"OUT/NAME/study.journal); set {STORAGE_ENV} instead to keep a password off the command "
+                        f"line; a password in the URL is masked in every report and log line")
     p.add_argument("--resume", action="store_true", help="continue the run NAME after the driver died")
     p.add_argument("--data", default="goqa",
                    help="goqa (bundled), prism, a GlobalOpinionQA .json, a PRISM folder; npbtl also: synthetic")
@@ -54,7 +60,7 @@ def _check_storage_for_cluster(optuna_storage: str) -> None:
     alive = [n for n in ray.nodes() if n.get("Alive")]
     if len(alive) > 1 and "://" not in optuna_storage:
         raise UserInputError(
-            f"--optuna-storage {optuna_storage!r} is a journal file on one node's disk, but the cluster has "
+            f"--optuna-storage {redact(optuna_storage)!r} is a journal file on one node's disk, but the cluster has "
             f"{len(alive)} nodes; give an RDB URL every node can reach, e.g. postgresql://user@host/db"
         )
 
@@ -94,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     if reference is not None and space.experiment not in ("bt", "scpo"):
         raise UserInputError(f"--reference is the global model G of bt/scpo; {space.experiment} does not use one")
     name = args.name or space.experiment
-    paths = SearchPaths.make(out=args.out, name=name, storage=args.storage, optuna_storage=args.optuna_storage)
+    optuna_storage = args.optuna_storage or os.environ.get(STORAGE_ENV) or None
+    paths = SearchPaths.make(out=args.out, name=name, storage=args.storage, optuna_storage=optuna_storage)
     if paths.root.exists() and any(paths.root.iterdir()) and not args.resume:
         raise UserInputError(f"run {name!r} already exists in {paths.root.parent}; pass --resume to continue it "
                              f"or --name NEW to start another")
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         f"MO-ASHA (rungs at {sched.grace} * {sched.eta:g}^k steps, {sched.tie_break} tie-break)"
     print(f"[raysearch.tune] Ray: {mode}; {space.num_samples} trials ({space.sampler}, {stopping}), "
           f"{space.max_concurrent} at once; outputs in {paths.root}", flush=True)
-    command = "python -m raysearch.tune " + shlex.join(sys.argv[1:] if argv is None else argv)
+    command = "python -m raysearch.tune " + shlex.join(redact_argv(sys.argv[1:] if argv is None else argv))
     front = run_search(space, data, base, paths, resume=args.resume, reference=reference, command=command)
     o = front.objectives
     print(f"Pareto front: {len(front.points)} of {front.n_trials} trials ({len(front.failed)} failed); "

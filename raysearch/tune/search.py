@@ -167,8 +167,19 @@ def copy_pareto_checkpoints(front: ParetoFront, paths: SearchPaths) -> None:
 def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str, tuple[float, float]],
                   command: str, minutes: float, per_community_prefix: str = "val/acc/",
                   confirmation: Confirmation | None = None) -> None:
-    """trials.csv, pareto.csv/json/png, report.md (with the confirmation's test sections when given)."""
+    """trials.csv, pareto.csv/json/png, report.md (with the confirmation's test sections when given).
+
+    Every string written (the command, storage URLs, trial parameters and extras) is redacted first
+    (``raysearch.redact``): a ``user:password@`` in a URL never reaches these files."""
+    from dataclasses import replace
+
+    from raysearch.redact import redact, redact_obj
+
+    def clean(points: list) -> list:
+        return [replace(p, params=redact_obj(p.params), extra=redact_obj(p.extra)) for p in points]
+
     root = paths.root
+    front = replace(front, points=clean(front.points), dominated=clean(front.dominated))
     front.to_csv(root / "trials.csv", which="all")
     front.to_csv(root / "pareto.csv")
     front.to_json(root / "pareto.json")
@@ -180,9 +191,10 @@ def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str
                                 if k.startswith(per_community_prefix)}
         test[p.trial_id] = {k: v for k, v in p.extra.items() if k.startswith("test/") and k.count("/") == 1}
     notes = [f"Wall time of this invocation: {minutes:.1f} min.",
-             f"Optuna storage: {paths.optuna_storage} (study {paths.name!r}); Ray results: {paths.ray_storage}.",
+             f"Optuna storage: {redact(paths.optuna_storage)} (study {paths.name!r}); "
+             f"Ray results: {redact(paths.ray_storage)}.",
              "Pareto checkpoints: `RewardModel.load('pareto/<trial>/model')` (raysearch.models)."]
-    report = markdown_report(front, title=f"raysearch search {paths.name!r}", command=command, baselines=baselines,
+    report = markdown_report(front, title=f"raysearch search {paths.name!r}", command=redact(command), baselines=baselines,
                              per_community=per_comm, test_scores=test, notes=notes,
                              sections=confirmation_markdown(confirmation) if confirmation is not None else (),
                              rungs=read_rungs(paths.optuna_storage, paths.name))

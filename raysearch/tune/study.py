@@ -11,6 +11,7 @@ import optuna
 from raysearch.errors import UserInputError
 from raysearch.pareto import ParetoFront, ParetoPoint, build_front
 from raysearch.pareto.report import RungCount
+from raysearch.redact import redact
 from raysearch.train.runner import FIDELITY, FIDELITY_MAX
 
 #: result keys copied onto each Optuna trial, so the study alone holds the whole front
@@ -23,10 +24,10 @@ def open_storage(url_or_path: str) -> optuna.storages.BaseStorage:
         try:
             return optuna.storages.RDBStorage(url_or_path)
         except Exception as exc:  # bad URL, missing driver, unreachable server
-            raise UserInputError(
+            raise UserInputError(redact(
                 f"Optuna storage {url_or_path!r} cannot be opened ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0][:160]}); give a journal file path or a reachable RDB URL"
-            ) from None
+            )) from None
     path = Path(url_or_path).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     from optuna.storages.journal import JournalFileBackend
@@ -121,7 +122,7 @@ def read_front(
     try:
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
     except KeyError:
-        raise UserInputError(f"no study {study_name!r} in Optuna storage {storage!r}") from None
+        raise UserInputError(f"no study {study_name!r} in Optuna storage {redact(storage)!r}") from None
     directions = study.directions
     if len(directions) != 2:
         raise UserInputError(f"study {study_name!r} has {len(directions)} objectives; a front needs 2")

@@ -22,7 +22,11 @@ Contenders (those whose option or package is missing are skipped, with a line sa
   is what ``raysearch.methods.pairwise.step.train_bare`` calls), evaluation off, fp32 on CPU;
 - ``ours-dedup``: the same with "score each distinct text once per step" and prompt-grouped
   batches (``PairwiseConfig.dedup`` / ``group_by_prompt``, when the config has them);
-- ``ours-fast``: ``ours-dedup`` plus bf16 autocast on CPU (``precision='bf16'``, when the config has it).
+- ``ours-fast``: ``ours-dedup`` plus bf16 autocast on CPU (``precision='bf16'``, when the config has it);
+- ``ours-nodrop``: ``ours-fast`` with dropout off (``dropout=False``, TRL's own default).
+
+Every ``ours`` variant uses the runner's optimizer: fused AdamW where torch has it (the plain loop
+keeps ``torch.optim.AdamW``'s default implementation).
 
 What is timed: training steps only. A step runs from the end of the previous step to the end of
 this one (batch assembly, forward, loss, backward, clip, optimizer and scheduler step, the
@@ -91,7 +95,7 @@ from raysearch.models.text import TokenCache  # noqa: E402
 from raysearch.train.runner import run as runner_run  # noqa: E402
 
 REFERENCES = ("plain", "trl-matched", "trl-defaults")
-ALL_CONTENDERS = ("plain", "trl-matched", "trl-defaults", "ours", "ours-dedup", "ours-fast")
+ALL_CONTENDERS = ("plain", "trl-matched", "trl-defaults", "ours", "ours-dedup", "ours-fast", "ours-nodrop")
 LR, WEIGHT_DECAY, WARMUP, CLIP = 2e-4, 0.01, 0.1, 1.0  # the pairwise BT defaults (PairwiseConfig, FineTuneConfig)
 
 
@@ -272,19 +276,23 @@ def ours_options(variant: str) -> dict[str, Any] | None:
     """The PairwiseConfig options of a variant of our loop, or None where this checkout lacks them."""
     names = config_fields()
     opts: dict[str, Any] = {}
-    dedup = variant in ("ours-dedup", "ours-fast")
+    dedup = variant in ("ours-dedup", "ours-fast", "ours-nodrop")
     if "dedup" in names:
         opts["dedup"] = dedup
     elif dedup:
         return None
     if "group_by_prompt" in names:
         opts["group_by_prompt"] = dedup
-    if variant == "ours-fast":
+    if variant in ("ours-fast", "ours-nodrop"):
         if "precision" not in names:
             return None
         opts["precision"] = "bf16"
     elif "precision" in names:
         opts["precision"] = "fp32"
+    if variant == "ours-nodrop":
+        if "dropout" not in names:
+            return None
+        opts["dropout"] = False
     return opts
 
 
@@ -556,7 +564,7 @@ def matmul_peaks(device: torch.device) -> dict[str, float]:
 def compute_dtype(name: str, device: torch.device, trl_bf16: bool | None) -> str:
     if device.type == "cuda":
         return "bf16"
-    if name == "ours-fast" or (name == "trl-defaults" and trl_bf16):
+    if name in ("ours-fast", "ours-nodrop") or (name == "trl-defaults" and trl_bf16):
         return "bf16"
     return "fp32"
 
@@ -690,7 +698,7 @@ def select_contenders(requested: list[str], device: torch.device) -> tuple[list[
         if name.startswith("trl-") and trl_missing:
             skipped[name] = trl_missing
         elif name.startswith("ours") and ours_options(name) is None:
-            skipped[name] = "this checkout's PairwiseConfig lacks the option (dedup / precision)"
+            skipped[name] = "this checkout's PairwiseConfig lacks the option (dedup / precision / dropout)"
         elif name == "ours-fast" and device.type == "cuda":
             skipped[name] = "on CUDA the runner already trains under bf16 autocast (ours-dedup is the same)"
         else:
@@ -827,7 +835,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--contenders", default=",".join(ALL_CONTENDERS), help=f"comma list of {', '.join(ALL_CONTENDERS)}")
     p.add_argument("--profile", action="store_true", help="profile our loop (torch.profiler) after the timed runs")
     p.add_argument("--profile-steps", type=int, default=8, help="steps per profiled run (the first is not profiled)")
-    p.add_argument("--profile-contenders", default="plain,trl-defaults,ours,ours-dedup,ours-fast",
+    p.add_argument("--profile-contenders", default="plain,trl-defaults,ours,ours-dedup,ours-fast,ours-nodrop",
                    help="comma list of the contenders --profile profiles")
     p.add_argument("--quick", action="store_true", help="3 steps, 1 repeat, 1 warm-up step (tests)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")

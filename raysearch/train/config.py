@@ -133,6 +133,7 @@ class FineTuneConfig(BaseConfig):
     grad_clip: float = option(1.0, "gradient-norm clip", gt=0)
     precision: Literal["fp32", "bf16"] = option(
         "fp32", "training forward pass: fp32, or bf16 autocast (CPUs with bf16 support; CUDA always uses bf16)")
+    dropout: bool = option(True, "keep the backbone's dropout while training (--no-dropout: off, as TRL's RewardTrainer does by default)")
 
 
 def _flag_kwargs(t: Any) -> dict[str, Any]:

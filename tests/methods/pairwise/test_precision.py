@@ -42,3 +42,29 @@ def test_bf16_autocasts_the_training_forward_on_cpu(tiny_backbone, tiny_pairs):
 def test_precision_is_checked():
     with pytest.raises(UserInputError, match="precision='fp16' is invalid; valid: fp32, bf16"):
         PairwiseConfig(objective="bt", precision="fp16").validate()
+
+
+def test_no_dropout_makes_the_training_forward_deterministic(tiny_backbone, tiny_pairs):
+    ids = list(range(10))
+    kept = _session(tiny_backbone, tiny_pairs)
+    kept.model.train()
+    assert not torch.equal(kept.forward(kept.model, ids), kept.forward(kept.model, ids))  # a new mask per pass
+    off = _session(tiny_backbone, tiny_pairs, dropout=False)
+    assert all(m.p == 0 for m in off.model.modules() if isinstance(m, torch.nn.Dropout))
+    off.model.train()
+    first = off.forward(off.model, ids)
+    assert torch.equal(first, off.forward(off.model, ids))
+    off.model.eval()
+    torch.testing.assert_close(off.forward(off.model, ids), first)  # train mode without dropout = eval mode
+
+
+def test_the_optimizer_is_fused_adamw_on_cpu(tiny_backbone, tiny_pairs):
+    s = _session(tiny_backbone, tiny_pairs)
+    s.setup_optimizer(len(tiny_pairs))
+    assert isinstance(s.optimizer, torch.optim.AdamW) and s.optimizer.defaults["fused"]
+    before = [p.detach().clone() for p in s.model.parameters() if p.requires_grad]
+    loss, _ = s.loss(s.model, list(range(8)), step=0)
+    loss.backward()
+    s.optimizer.step()
+    after = [p.detach() for p in s.model.parameters() if p.requires_grad]
+    assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True) if a.numel() > 1)

@@ -2,13 +2,16 @@
 
 Each generation asks ``popsize`` points, scores them together (in process or on Ray actors,
 through the ``Evaluator`` seam), tells the losses, and writes a complete checkpoint
-(optimizer with its RNG, history, best point, numpy/torch RNG states) atomically. A run killed
+(optimizer with its RNG, history, best point, numpy/torch RNG states) atomically, with its SHA-256
+in a sidecar that a resume checks before unpickling. A run killed
 at any moment resumes from the last generation to the same result as an uninterrupted one:
 the optimizer replays the same asks, and evaluation is deterministic given (seed, eval id).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import time
 from collections.abc import Callable
@@ -21,10 +24,12 @@ import numpy as np
 import torch
 
 from raysearch.errors import UserInputError
-from raysearch.io import atomic_write_bytes
+from raysearch.io import atomic_write_bytes, atomic_write_text
 from raysearch.softprompt.config import SoftPromptConfig
 
 CHECKPOINT = "checkpoint.pkl"
+#: the SHA-256 of the pickle (and of the one before it), written by the same run; no match, no unpickling
+DIGEST = "checkpoint.sha256.json"
 CHECKPOINT_VERSION = 1
 
 
@@ -73,21 +78,61 @@ def _rng_states() -> dict[str, Any]:
 
 
 def save_checkpoint(state: SearchState, folder: Path) -> Path:
-    """Pickle ``state`` to folder/checkpoint.pkl (atomic: written beside, then renamed)."""
+    """Pickle ``state`` to folder/checkpoint.pkl and its SHA-256 to folder/checkpoint.sha256.json.
+
+    The sidecar is written first and names the new digest and the previous one, each file atomically:
+    a kill between the two writes leaves the previous pickle, which the sidecar still accepts."""
     state.rng = _rng_states()
-    return atomic_write_bytes(folder / CHECKPOINT, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+    data = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    try:  # the digest of the pickle now in place (this run's previous generation)
+        previous = json.loads((folder / DIGEST).read_text()).get("sha256")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    digests = {"file": CHECKPOINT, "sha256": hashlib.sha256(data).hexdigest(), "previous_sha256": previous}
+    atomic_write_text(folder / DIGEST, json.dumps(digests, indent=2) + "\n")
+    return atomic_write_bytes(folder / CHECKPOINT, data)
+
+
+def _read_digests(folder: Path) -> dict[str, Any]:
+    try:
+        digests = json.loads((folder / DIGEST).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserInputError(
+            f"--resume: {str(folder / DIGEST)!r} cannot be read ({type(exc).__name__}), so {CHECKPOINT} will not "
+            f"be unpickled; restart without --resume, or delete the folder {str(folder)!r}"
+        ) from None
+    return digests if isinstance(digests, dict) else {}
 
 
 def load_checkpoint(folder: Path, cfg: SoftPromptConfig) -> SearchState:
-    """Read the checkpoint of ``folder`` and check it was made with the same settings."""
+    """Read the checkpoint of ``folder`` and check it was made with the same settings.
+
+    The pickle is unpickled only when its SHA-256 is one the sidecar ``checkpoint.sha256.json`` names
+    (written by the run that wrote the pickle). Nevergrad's optimizers (their RNG included) are
+    serializable by pickle only, so the pickle stays; the digest protects against a truncated or
+    corrupted file and against a pickle replaced by another (another run's, a copied one) on its own.
+    It does not protect against a writer who can rewrite both files: whoever can write the run folder
+    can run code on ``--resume`` (docs/RELIABILITY.md).
+    """
     path = folder / CHECKPOINT
     if not path.exists():
         raise FileNotFoundError(
             f"--resume: no checkpoint at {str(path)!r}; run without --resume to start, or give "
             "the --out folder of the run to continue"
         )
-    with path.open("rb") as handle:
-        state: SearchState = pickle.load(handle)
+    if not (folder / DIGEST).exists():
+        raise UserInputError(
+            f"--resume: {str(path)!r} has no {DIGEST} beside it (written by an older raysearch, or not by "
+            f"raysearch), so it will not be unpickled; restart without --resume, or delete the folder {str(folder)!r}"
+        )
+    data = path.read_bytes()
+    digests = _read_digests(folder)
+    if hashlib.sha256(data).hexdigest() not in (digests.get("sha256"), digests.get("previous_sha256")):
+        raise UserInputError(
+            f"--resume: {str(path)!r} does not match the SHA-256 in {DIGEST} (truncated, corrupted or replaced), "
+            f"so it will not be unpickled; restart without --resume, or delete the folder {str(folder)!r}"
+        )
+    state: SearchState = pickle.loads(data)
     expected = cfg.result_fields()
     for key, value in expected.items():
         if state.config.get(key) != value:

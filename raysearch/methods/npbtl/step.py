@@ -25,7 +25,7 @@ from raysearch.methods.npbtl.losses import npbtl_loss
 from raysearch.methods.npbtl.model import NpbtlModelConfig, build_model
 from raysearch.metrics.accuracy import CommunityMetrics, bootstrap_accuracy, community_metrics
 from raysearch.train import distributed
-from raysearch.train.checkpoint import STATE_FILE, load_trainer_state
+from raysearch.train.checkpoint import STATE_FILE, load_trainer_state, safe_torch_load
 from raysearch.train.runner import Session
 
 #: The context size whose per-community accuracy is reported (``val/acc_ctx5/<country>``).
@@ -171,7 +171,7 @@ def load_model(path: str | Path) -> torch.nn.Module:
     """
     legacy = Path(path) / LEGACY_STATE_FILE
     if legacy.exists() and not (Path(path) / STATE_FILE).exists():
-        state = torch.load(legacy, map_location="cpu", weights_only=False)
+        state = safe_torch_load(legacy, fix="train the model again with this version (python -m raysearch.train npbtl)")
     else:
         state = load_trainer_state(path)
     model = build_model(NpbtlModelConfig(**state["model_config"]))

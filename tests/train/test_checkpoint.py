@@ -1,0 +1,89 @@
+"""Trainer states load with ``weights_only=True``: RNG states as plain values, old or broken files as one line."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from raysearch.errors import UserInputError
+from raysearch.train.checkpoint import STATE_FILE, load_trainer_state, rng_state, save_checkpoint, set_rng_state
+
+
+def _draws() -> tuple:
+    return random.random(), random.gauss(0, 1), np.random.randn(3).tolist(), torch.rand(2).tolist()
+
+
+def test_rng_state_survives_a_weights_only_round_trip(tmp_path):
+    random.seed(3)
+    np.random.seed(4)
+    torch.manual_seed(5)
+    random.gauss(0, 1)  # a cached Gaussian in Python's state
+    np.random.randn()  # and in NumPy's
+    torch.save({"rng": [rng_state()]}, tmp_path / "state.pt")
+    expected = _draws()
+    set_rng_state(torch.load(tmp_path / "state.pt", weights_only=True)["rng"][0])
+    assert _draws() == expected
+
+
+class _Session:
+    """What ``save_checkpoint`` reads from a session: a model, AdamW, a scheduler, ``save`` and ``meta``."""
+
+    def __init__(self) -> None:
+        self.model = torch.nn.Linear(3, 1)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=0.1)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: 1.0 / (1 + step))
+        self.model(torch.ones(2, 3)).sum().backward()
+        self.optimizer.step()
+        self.scheduler.step()
+
+    def save(self, folder: Path) -> dict:
+        return {"model": self.model.state_dict(), "selection": {"keep": torch.ones(4, dtype=torch.bool)}}
+
+    def meta(self) -> dict:
+        return {}
+
+
+class _Cfg:
+    def to_dict(self) -> dict:
+        return {"objective": "toy"}
+
+
+def _checkpoint(tmp_path: Path) -> Path:
+    out = tmp_path / "epoch-1"
+    save_checkpoint(out, session=_Session(), cfg=_Cfg(), epoch=1, rng=[rng_state(), rng_state()], metrics={},
+                    flat={"val/mse": 0.5})
+    return out
+
+
+def test_a_trainer_state_loads_with_weights_only(tmp_path):
+    ckpt = _checkpoint(tmp_path)
+    state = torch.load(ckpt / STATE_FILE, weights_only=True)
+    assert state["epoch"] == 1 and len(state["rng"]) == 2 and state["optimizer"]["state"]
+    assert load_trainer_state(ckpt)["scheduler"]["last_epoch"] == 1
+
+
+def test_an_old_checkpoint_is_one_line_saying_what_to_do(tmp_path):
+    old = tmp_path / "epoch-1"
+    old.mkdir()
+    # what trainer_state.pt held before: the raw Python and NumPy RNG states (NumPy's holds an ndarray)
+    torch.save({"epoch": 1, "rng": [{"python": random.getstate(), "numpy": np.random.get_state(),
+                                     "torch": torch.get_rng_state(), "cuda": None}]}, old / STATE_FILE)
+    with pytest.raises(UserInputError) as err:
+        load_trainer_state(old)
+    msg = str(err.value)
+    assert "\n" not in msg and str(old / STATE_FILE) in msg
+    assert "without --resume" in msg and "delete the folder" in msg and len(msg) < 400
+
+
+def test_a_truncated_trainer_state_names_the_file(tmp_path):
+    ckpt = _checkpoint(tmp_path)
+    path = ckpt / STATE_FILE
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(UserInputError) as err:
+        load_trainer_state(ckpt)
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg and "truncated or corrupt" in msg and "without --resume" in msg

@@ -314,6 +314,12 @@ class SearchSpace(_Model):
                 out[name] = CategoricalDistribution(list(p.choices))
         return out
 
+    @property
+    def startup_trials(self) -> int:
+        """Random trials before TPE or GP model the results: Optuna's 10, but at most a third of the budget
+        (at least 4), so a small search is not random search throughout."""
+        return min(10, max(4, self.num_samples // 3))
+
     def make_sampler(self) -> Any:
         """The Optuna sampler named by ``sampler``, seeded by ``seed`` (all take two objectives)."""
         import optuna
@@ -325,9 +331,10 @@ class SearchSpace(_Model):
         if self.sampler == "tpe":
             with warnings.catch_warnings():  # multivariate TPE is flagged experimental; we want it
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.samplers.TPESampler(seed=self.seed, multivariate=True)
+                return optuna.samplers.TPESampler(seed=self.seed, multivariate=True,
+                                                  n_startup_trials=self.startup_trials)
         if self.sampler == "gp":  # log EHVI for several objectives (Optuna >= 4.2)
-            return optuna.samplers.GPSampler(seed=self.seed)
+            return optuna.samplers.GPSampler(seed=self.seed, n_startup_trials=self.startup_trials)
         if self.sampler == "random":
             return optuna.samplers.RandomSampler(seed=self.seed)
         raise UserInputError(f"sampler {self.sampler!r} is unknown; valid: {', '.join(SAMPLERS)}")

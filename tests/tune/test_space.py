@@ -415,3 +415,11 @@ def test_from_dict_without_valid_keys_accepts_any_name():
     }
     space = SearchSpace.from_dict(data)
     assert space.modes == ["max", "min"] and space.params["anything"].high == 1.0
+
+
+@pytest.mark.parametrize(("budget", "startup"), [(8, 4), (16, 5), (24, 8), (64, 10)])
+def test_tpe_and_gp_model_after_at_most_a_third_of_a_small_budget(tmp_path, budget, startup):
+    space = load_space(_write(tmp_path, GOOD), valid_keys=VALID).with_overrides(num_samples=budget)
+    assert space.startup_trials == startup
+    assert space.with_overrides(sampler="tpe").make_sampler()._n_startup_trials == startup
+    assert space.with_overrides(sampler="gp").make_sampler()._n_startup_trials == startup

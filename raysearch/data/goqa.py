@@ -3,13 +3,11 @@
 Data: Durmus et al. (2023), "Towards Measuring the Representation of Subjective Global
 Opinions in Language Models" (Anthropic/llm_global_opinions), CC-BY-NC-SA-4.0. A slice is
 bundled with the package (``bundled/goqa_slice.json.gz``); any path to the full ``eval.json``
-works the same.
+works the same, and so does the release's own schema (``raysearch.data.goqa_files``).
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from raysearch.data.goqa_files import read_rows
 from raysearch.data.records import DistributionRecord, PairRecord
 from raysearch.errors import UserInputError
 
@@ -63,13 +62,18 @@ class GoqaData:
     skipped_empty: int = 0
     skipped_single: int = 0
     communities: dict[str, int] = field(default_factory=dict)
+    skipped_invalid: int = 0
+    first_invalid: str = ""  #: where the first invalid record is and what is wrong with it
 
     def summary(self) -> str:
+        invalid = "" if not self.skipped_invalid else (
+            f"; skipped {self.skipped_invalid} invalid records (first: {self.first_invalid[:160]}; "
+            f"--strict stops at it)")
         return (
             f"{len(self.records)} distributions from {self.source} "
             f"({len(self.communities)} communities); dropped {self.dropped_options} "
             f"non-substantive options, skipped {self.skipped_empty} records with no data and "
-            f"{self.skipped_single} with fewer than two substantive options"
+            f"{self.skipped_single} with fewer than two substantive options{invalid}"
         )
 
 
@@ -78,60 +82,27 @@ def bundled_path() -> Path:
     return Path(str(resources.files("raysearch.data").joinpath("bundled", BUNDLED_NAME)))
 
 
-def _read_json(path: Path) -> Any:
-    if not path.exists():
-        raise FileNotFoundError(
-            f"GlobalOpinionQA file {str(path)!r} does not exist; give the path to eval.json "
-            f"or use --data goqa for the bundled slice"
-        )
-    if path.is_dir():
-        raise UserInputError(f"GlobalOpinionQA path {str(path)!r} is a directory; give eval.json")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
-        raise UserInputError(
-            f"GlobalOpinionQA file {str(path)!r} is not valid JSON ({exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0]}); expected a list of "
-            f"{{country, question, options, distribution}} records"
-        ) from None
-
-
-def load_goqa(path: str | Path | None = None) -> GoqaData:
+def load_goqa(path: str | Path | None = None, *, strict: bool = False) -> GoqaData:
     """Load GlobalOpinionQA records, drop non-substantive options and renormalize.
 
-    ``path=None`` loads the bundled slice. Records whose substantive shares sum to 0 (no data)
-    or that keep fewer than two options are skipped and counted.
+    ``path=None`` loads the bundled slice; a path may hold the per-country JSON or the release's
+    schema (``raysearch.data.goqa_files``). Records whose substantive shares sum to 0 (no data)
+    or that keep fewer than two options are skipped and counted. An invalid record (shares not
+    finite, negative, not one per option, or not summing to 1) is skipped and counted too, or with
+    ``strict`` is one ``UserInputError`` line naming the file, the record and the problem.
     """
     p = bundled_path() if path is None else Path(path)
-    raw = _read_json(p)
-    if not isinstance(raw, list):
-        raise UserInputError(
-            f"GlobalOpinionQA file {str(p)!r} holds a {type(raw).__name__}; expected a JSON list "
-            f"of {{country, question, options, distribution}} records"
-        )
     data = GoqaData(records=[], source=str(p) if path is not None else "bundled slice")
-    for i, r in enumerate(raw):
-        if not isinstance(r, dict) or not {"country", "question", "options", "distribution"} <= set(r):
-            raise UserInputError(
-                f"GlobalOpinionQA record {i} in {str(p)!r} lacks one of country, question, "
-                f"options, distribution"
-            )
-        options = [option_text(o) for o in r["options"]]
-        try:
-            dist = [float(x) for x in r["distribution"]]
-        except (TypeError, ValueError):
-            raise UserInputError(
-                f"GlobalOpinionQA record {i} in {str(p)!r} has distribution {r['distribution']!r}; "
-                f"give a list of numbers, one share per option"
-            ) from None
-        if len(options) != len(dist):
-            raise UserInputError(
-                f"GlobalOpinionQA record {i} in {str(p)!r} has {len(options)} options but "
-                f"{len(dist)} shares; each option needs one share"
-            )
-        keep = [(o, x) for o, x in zip(options, dist, strict=True) if not is_non_substantive(o)]
+    for row in read_rows(p):
+        if row.problem is not None:
+            if strict:
+                raise UserInputError(f"GlobalOpinionQA {row.where()} in {str(p)!r} {row.problem} "
+                                     f"(--strict: fix or remove the record, or leave out --strict to skip it)")
+            data.skipped_invalid += 1
+            data.first_invalid = data.first_invalid or f"{row.where()} {row.problem}"
+            continue
+        options = [option_text(o) for o in row.options]
+        keep = [(o, x) for o, x in zip(options, row.shares, strict=True) if not is_non_substantive(o)]
         data.dropped_options += len(options) - len(keep)
         total = sum(x for _, x in keep)
         if total <= 0:
@@ -140,18 +111,16 @@ def load_goqa(path: str | Path | None = None) -> GoqaData:
         if len(keep) < 2:
             data.skipped_single += 1
             continue
-        country = str(r["country"]).strip()
-        question = str(r["question"]).strip()
         data.records.append(
             DistributionRecord(
-                prompt=question,
+                prompt=row.question,
                 options=tuple(o for o, _ in keep),
                 distribution=tuple(x / total for _, x in keep),
-                community=country,
-                group=question,
+                community=row.country,
+                group=row.question,
             )
         )
-        data.communities[country] = data.communities.get(country, 0) + 1
+        data.communities[row.country] = data.communities.get(row.country, 0) + 1
     return data
 
 

@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from raysearch.data.goqa_files import STRICT_HELP
 from raysearch.errors import UserInputError, run_cli
 from raysearch.redact import redact, redact_argv
 
@@ -45,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"line; a password in the URL is masked in every report and log line")
     p.add_argument("--resume", action="store_true", help="continue the run NAME after the driver died")
     p.add_argument("--data", default="goqa",
-                   help="goqa (bundled), prism, a GlobalOpinionQA .json, a PRISM folder; npbtl also: synthetic")
+                   help="goqa (bundled), prism, a GlobalOpinionQA file (.json, .jsonl, .csv, .parquet), a PRISM folder; "
+                        "npbtl also: synthetic")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.add_argument("--communities", nargs="+", default=None, metavar="NAME", help="communities (default: SCPO countries)")
     p.add_argument("--backbone", default=None, help="reward-model backbone name or path")
     p.add_argument("--reference", default=None, help="global model G (a model folder) instead of training one")
@@ -109,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         raise UserInputError(f"--resume: no run {name!r} in {paths.root.parent}; drop --resume to start it")
 
     data_opts = {k: v for k, v in fixed.items() if k in method.data_keys}
+    if args.strict:
+        data_opts["strict"] = True
     data, notes = method.prepare(args.data, args.communities, base, seed=space.seed, **data_opts)
     for note in notes:
         print(f"[raysearch.tune] {note}", flush=True)

@@ -247,10 +247,11 @@ def test_bad_files(tmp_path: Path) -> None:
                 tmp_path / "r.json", [rec("C", "Q", ["a", "b"], [0.5, 0.5]), {"country": "C"}]
             )
         )
+    # bad values in a record: an error with strict=True (--strict), else skipped and counted (tests/data/test_goqa_files.py)
     with pytest.raises(UserInputError, match=r"record 0 .* has 3 options but 2 shares"):
-        load_goqa(write_json(tmp_path / "n.json", [rec("C", "Q", ["a", "b", "c"], [0.5, 0.5])]))
+        load_goqa(write_json(tmp_path / "n.json", [rec("C", "Q", ["a", "b", "c"], [0.5, 0.5])]), strict=True)
     with pytest.raises(UserInputError, match=r"record 0 .* has distribution \['half', 0.5\]; give a list of numbers"):
-        load_goqa(write_json(tmp_path / "s.json", [rec("C", "Q", ["a", "b"], ["half", 0.5])]))
+        load_goqa(write_json(tmp_path / "s.json", [rec("C", "Q", ["a", "b"], ["half", 0.5])]), strict=True)
 
 
 def test_gzipped_file_loads(tmp_path: Path) -> None:

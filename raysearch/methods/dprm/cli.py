@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from raysearch.data.goqa_files import STRICT_HELP
 from raysearch.errors import UserInputError
 from raysearch.io import atomic_write_text
 from raysearch.methods.dprm.config import DprmConfig
@@ -27,7 +28,9 @@ def add_cli(parser: argparse.ArgumentParser) -> None:
     parser.description = ("Train a steerable DPRM reward model (optimal transport to each community's answer "
                           "distribution) with Ray Train workers; print test JSD and W1 per community next to "
                           "the leave-one-out global distribution (mean over the other countries).")
-    parser.add_argument("--data", default="goqa", help="goqa (bundled GlobalOpinionQA slice) or a GlobalOpinionQA .json")
+    parser.add_argument("--data", default="goqa", help="goqa (bundled GlobalOpinionQA slice) or a GlobalOpinionQA file "
+                        "(.json, .jsonl, .csv, .parquet; per-country records or the release's schema)")
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     parser.add_argument("--communities", nargs="+", default=None, metavar="NAME",
                         help="countries to train on (default: the SCPO countries present)")
     parser.add_argument("--max-train-records", type=int, default=None, help="subsample training records (seeded)")
@@ -99,7 +102,8 @@ def run_cli(args: argparse.Namespace) -> int:
     resolve_backbone(cfg.backbone)
     if cfg.init_from is not None:
         cfg.init_from = resolve_backbone(cfg.init_from)
-    data, notes = prepare(args.data, args.communities, cfg, seed=cfg.seed, max_train_records=args.max_train_records,
+    data, notes = prepare(args.data, args.communities, cfg, seed=cfg.seed, strict=args.strict,
+                          max_train_records=args.max_train_records,
                           margin=args.margin)
     for note in notes:
         print(f"[raysearch.train] {note}", flush=True)

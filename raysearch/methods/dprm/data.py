@@ -13,27 +13,24 @@ from pathlib import Path
 
 from raysearch.data.goqa import (
     DEFAULT_MARGIN,
+    SCPO_COUNTRIES,
     GoqaData,
-    _read_json,
     bundled_path,
     check_communities,
     goqa_pairs,
     leave_one_out_global,
     load_goqa,
 )
+from raysearch.data.goqa_files import SUFFIXES, is_goqa_file, read_rows
 from raysearch.data.records import DistributionRecord, PairRecord
 from raysearch.data.splits import Split, assign_groups, split_by_group, subsample
 from raysearch.errors import UserInputError
-from raysearch.methods.dprm.losses import check_distribution
 
-#: GlobalOpinionQA's raw shares are rounded to 3 decimals: over up to 12 options they miss 1 by at most
-#: 0.003 in the published file, so a raw row off by more than 0.01 is an error, not rounding.
-RAW_SUM_TOL = 0.01
 #: the label of the leave-one-out global reference in tables, results and the Pareto plot
 #: search-space ``fixed`` options that shape the data (passed to ``prepare``), not the training config
 DATA_KEYS = ("max_train_records", "margin")
 LOO_GLOBAL = "leave-one-out global"
-SOURCES = "goqa (the bundled GlobalOpinionQA slice) or a GlobalOpinionQA .json/.json.gz file"
+SOURCES = "goqa (the bundled GlobalOpinionQA slice) or a GlobalOpinionQA file (.json, .jsonl, .csv, .parquet)"
 
 
 @dataclass
@@ -61,49 +58,47 @@ class DprmData:
 
 
 def _check_raw(path: Path, communities: Sequence[str]) -> None:
-    """Raw rows of the chosen communities must sum to 1 (before non-substantive options are dropped)."""
+    """Every raw row of ``communities`` must be valid (``raysearch.data.goqa_files.check_row``): DPRM's targets
+    are these shares, so a bad row is one line here rather than skipped as the loader would."""
     keep = set(communities)
-    for i, r in enumerate(_read_json(path)):
-        if str(r["country"]).strip() not in keep:
-            continue
-        shares = [float(x) for x in r["distribution"]]
-        if sum(shares) == 0 or len(shares) < 2:  # no data / one option: load_goqa skips and counts it
-            continue
-        check_distribution(shares, options=r["options"], tol=RAW_SUM_TOL,
-                           where=f"GlobalOpinionQA record {i} ({r['country']}) in {str(path)!r}")
+    for row in read_rows(path):
+        if row.country in keep and row.problem is not None:
+            raise UserInputError(f"GlobalOpinionQA {row.where()} in {str(path)!r} {row.problem}")
 
 
-def load_source(source: str) -> tuple[GoqaData, Path]:
+def load_source(source: str, *, strict: bool = False) -> tuple[GoqaData, Path]:
     """The cleaned GlobalOpinionQA data of ``source`` and the raw file it came from."""
     path = Path(source).expanduser()
     if source == "goqa":
-        return load_goqa(None), bundled_path()
+        return load_goqa(None, strict=strict), bundled_path()
     if source == "prism" or path.is_dir():
         raise UserInputError(f"DPRM trains on answer distributions; {source!r} has pairs only; valid: {SOURCES}")
-    if path.suffix not in (".json", ".gz"):
+    if not is_goqa_file(path):
         if not path.exists():
             raise FileNotFoundError(f"data source {source!r} is not a known name and no such file exists; valid: {SOURCES}")
-        raise UserInputError(f"data source {source!r} is not a .json file; valid: {SOURCES}")
-    return load_goqa(path), path
+        raise UserInputError(f"data source {source!r} is not a GlobalOpinionQA file ({', '.join(SUFFIXES)}); "
+                             f"valid: {SOURCES}")
+    return load_goqa(path, strict=strict), path
 
 
 def prepare(
     source: str, communities: list[str] | None, cfg: object = None, *, seed: int,
     max_train_records: int | None = None, margin: float = DEFAULT_MARGIN,
-    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), strict: bool = False,
 ) -> tuple[DprmData, list[str]]:
     """Load ``source``, keep ``communities`` (default: the SCPO countries) and split by question.
 
     Returns the data and notes to print. ``max_train_records`` subsamples the training records
-    (seeded); validation and test stay whole. ``cfg`` is unused (``Method.prepare`` passes it).
+    (seeded); validation and test stay whole. ``cfg`` is unused (``Method.prepare`` passes it). Invalid
+    rows of the chosen communities are always an error; ``strict`` makes those of the others one too.
     """
     if max_train_records is not None and max_train_records < 1:
         raise UserInputError(f"max_train_records={max_train_records} must be >= 1")
     if not 0 <= margin < 1:
         raise UserInputError(f"margin={margin} must be in [0, 1); it is the share gap that makes a pair")
-    goqa, raw_path = load_source(source)
+    goqa, raw_path = load_source(source, strict=strict)
+    _check_raw(raw_path, communities or SCPO_COUNTRIES)  # before the loader's skipping can hide a community
     chosen = check_communities(goqa, communities)
-    _check_raw(raw_path, chosen)
     records = [r for r in goqa.records if r.community in chosen]
     if not records:
         raise UserInputError(f"no distribution records for {', '.join(chosen)} in {goqa.source}; pick other communities")

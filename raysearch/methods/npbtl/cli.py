@@ -11,6 +11,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from raysearch.data.goqa_files import STRICT_HELP
 from raysearch.io import atomic_dir, atomic_write_text
 from raysearch.methods.npbtl.config import NpbtlConfig
 from raysearch.methods.npbtl.data import SOURCES, prepare
@@ -28,6 +29,7 @@ SMOKE_COUNTRIES = ["Britain", "Mexico", "Nigeria", "Pakistan", "Russia", "United
 def add_cli(parser: argparse.ArgumentParser) -> None:
     """Flags of ``python -m raysearch.train npbtl``: data, users, Ray workers, output, and every config field."""
     parser.add_argument("--data", default="goqa", help=f"NP-BTL users from: {SOURCES}")
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     parser.add_argument("--communities", nargs="+", default=None, metavar="NAME",
                         help="GlobalOpinionQA countries to use (default: all with enough pairs)")
     add_run_flags(parser, out_help="output folder: npbtl/, btl/, dpl/, table.md, results.json",
@@ -45,7 +47,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
         resolve_backbone(cfg.backbone)
     t0 = time.perf_counter()
-    data, notes = prepare(args.data, args.communities, cfg, seed=cfg.seed)
+    data, notes = prepare(args.data, args.communities, cfg, seed=cfg.seed, strict=args.strict)
     for note in notes:
         print(f"[raysearch.train] {note}", flush=True)
     print("[raysearch.train] users / pairs (train, val, held-out test): " + ", ".join(

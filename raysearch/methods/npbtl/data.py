@@ -10,13 +10,13 @@ frozen backbone: ``emb [U, D]`` plus ``text_rows`` (text → row). Pairs refer t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from raysearch.data.goqa import check_communities, load_goqa, pairs_from_distribution
+from raysearch.data.goqa_files import is_goqa_file
 from raysearch.data.records import PairRecord
 from raysearch.data.respondents import simulate_respondents
 from raysearch.data.synthetic import synthetic_pairs
@@ -30,7 +30,7 @@ SPLITS = ("train", "val", "test")
 #: Options of a search space's ``fixed`` block that shape the data (they are also config fields).
 DATA_KEYS = ("users", "pairs", "respondents_per_country", "heldout_by", "min_countries", "heldout_share", "val_share",
              "margin", "synthetic_users", "disjoint")
-SOURCES = "goqa (bundled GlobalOpinionQA slice), a GlobalOpinionQA .json file, or synthetic (two-type users)"
+SOURCES = "goqa (bundled GlobalOpinionQA slice), a GlobalOpinionQA file (.json, .jsonl, .csv, .parquet), or synthetic (two-type users)"
 SYNTHETIC_PAIRS_PER_USER = 40
 
 
@@ -117,9 +117,11 @@ def split_names(names: list[str], cfg: NpbtlConfig, *, seed: int, what: str) -> 
 
 
 def _goqa_records(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, seed: int,
-                  notes: list[str]) -> tuple[list[PairRecord], dict[str, str]]:
+                  notes: list[str], strict: bool = False) -> tuple[list[PairRecord], dict[str, str]]:
     """GlobalOpinionQA pairs of each kept country's users, and each country's split."""
-    goqa = load_goqa(None if source == "goqa" else source)
+    goqa = load_goqa(None if source == "goqa" else source, strict=strict)
+    if goqa.skipped_invalid:
+        notes.append(goqa.summary())
     countries = check_communities(goqa, communities) if communities else sorted(goqa.communities)
     asked: dict[str, set[str]] = {}
     for r in goqa.records:
@@ -193,11 +195,13 @@ def contested_split(split: dict[str, list[PairRecord]], cfg: NpbtlConfig,
 
 
 def goqa_split(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, seed: int,
-               notes: list[str]) -> dict[str, list[PairRecord]]:
-    """The GlobalOpinionQA users' pair records per split (train / val / test), before any embedding."""
-    if source != "goqa" and not Path(source).suffix.startswith(".json"):
+               notes: list[str], strict: bool = False) -> dict[str, list[PairRecord]]:
+    """The GlobalOpinionQA users' pair records per split (train / val / test), before any embedding.
+
+    ``strict``: an invalid GlobalOpinionQA record is an error instead of skipped and counted."""
+    if source != "goqa" and not is_goqa_file(source):
         raise UserInputError(f"NP-BTL data {source!r} is unknown; valid: {SOURCES}")
-    pairs, side = _goqa_records(source, communities, cfg, seed=seed, notes=notes)
+    pairs, side = _goqa_records(source, communities, cfg, seed=seed, notes=notes, strict=strict)
     by = user_of if cfg.users == "respondents" and cfg.heldout_by == "respondent" else (lambda p: p.community)
     split = {s: [p for p in pairs if side[by(p)] == s] for s in SPLITS}
     return contested_split(split, cfg, notes) if cfg.pairs == "contested" else split
@@ -237,6 +241,7 @@ def prepare(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, see
     ``data_opts`` override the config's data fields (``DATA_KEYS``), e.g. from a search space's
     ``fixed`` block. Every problem is one ``UserInputError`` line.
     """
+    strict = bool(data_opts.pop("strict", False))  # --strict: an invalid GlobalOpinionQA record is an error
     unknown = sorted(set(data_opts) - set(DATA_KEYS))
     if unknown:
         raise UserInputError(f"unknown NP-BTL data option {unknown[0]!r}; valid: {', '.join(DATA_KEYS)}")
@@ -261,7 +266,7 @@ def prepare(source: str, communities: list[str] | None, cfg: NpbtlConfig, *, see
         data = feature_data(split, {s: synthetic_features(split[s]) for s in SPLITS}, source="synthetic",
                             users="synthetic", notes=notes)
         return data, notes
-    split = goqa_split(source, communities, cfg, seed=seed, notes=notes)
+    split = goqa_split(source, communities, cfg, seed=seed, notes=notes, strict=strict)
     emb, text_rows, rows = _text_cache(split, cfg)
     notes.append(f"embedded {len(text_rows)} distinct texts once with {cfg.backbone} ({cfg.features} features, "
                  f"D={emb.shape[1] * rows['train'][0].shape[1]})")

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from raysearch.data.goqa_files import STRICT_HELP
 from raysearch.methods.pairwise.config import PairwiseConfig
 from raysearch.methods.pairwise.data import prepare
 from raysearch.train.config import add_config_flags, add_run_flags, config_from_cli
@@ -17,7 +18,9 @@ SMOKE = {"max_train_pairs": 48, "epochs": 1, "max_length": 32, "n_boot": 100, "l
 
 def add_cli(p: argparse.ArgumentParser) -> None:
     """Flags of ``python -m raysearch.train {bt,scpo}``."""
-    p.add_argument("--data", default="goqa", help="goqa (bundled slice), prism (Hugging Face), a GlobalOpinionQA .json, or a PRISM folder")
+    p.add_argument("--data", default="goqa", help="goqa (bundled slice), prism (Hugging Face), a GlobalOpinionQA file "
+                   "(.json, .jsonl, .csv, .parquet), or a PRISM folder")
+    p.add_argument("--strict", action="store_true", help=STRICT_HELP)
     p.add_argument("--communities", nargs="+", default=None, metavar="NAME",
                    help="communities to train on (default: the SCPO countries present)")
     p.add_argument("--margin", type=float, default=0.05, help="GlobalOpinionQA: min share gap that makes a pair")
@@ -37,7 +40,8 @@ def run_cli(args: argparse.Namespace) -> int:
     resolve_backbone(cfg.backbone)
     if cfg.reference is not None:
         cfg.reference = resolve_backbone(cfg.reference)
-    data, notes = prepare(args.data, args.communities, cfg, seed=cfg.seed, max_train_pairs=args.max_train_pairs,
+    data, notes = prepare(args.data, args.communities, cfg, seed=cfg.seed, strict=args.strict,
+                          max_train_pairs=args.max_train_pairs,
                           max_global_pairs=args.max_train_pairs, margin=args.margin)
     for note in notes:
         print(f"[raysearch.train] {note}", flush=True)

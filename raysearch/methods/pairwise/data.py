@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from raysearch.data.goqa import GLOBAL_COMMUNITY, goqa_pairs, load_goqa
+from raysearch.data.goqa_files import is_goqa_file
 from raysearch.data.prism import HF_NAME, HF_PREFIX, load_prism, prism_pairs
 from raysearch.data.records import PairRecord
 from raysearch.data.splits import Split, assign_groups, split_by_group, subsample
@@ -23,7 +24,8 @@ from raysearch.methods.pairwise.losses import scpo_select
 DATA_KEYS = ("max_train_pairs", "max_global_pairs", "margin")
 
 
-SOURCES = "goqa (bundled GlobalOpinionQA slice), prism (Hugging Face), a GlobalOpinionQA .json file, or a PRISM folder"
+SOURCES = ("goqa (bundled GlobalOpinionQA slice), prism (Hugging Face), a GlobalOpinionQA file (.json, .jsonl, .csv, "
+           ".parquet), or a PRISM folder")
 
 
 @dataclass
@@ -45,12 +47,13 @@ class PreferenceData:
 def prepare_data(
     source: str, communities: list[str] | None, *, margin: float = 0.05, seed: int = 0,
     fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), max_train_pairs: int | None = None,
-    max_global_pairs: int | None = None,
+    max_global_pairs: int | None = None, strict: bool = False,
 ) -> PreferenceData:
     """Load ``source``, keep ``communities`` and split by group (question or user), seeded.
 
     ``max_train_pairs`` subsamples the community training pairs and ``max_global_pairs`` the
-    global ones (G's), each seeded, for quick runs; None keeps them all.
+    global ones (G's), each seeded, for quick runs; None keeps them all. ``strict``: an invalid
+    GlobalOpinionQA record is one error line instead of skipped and counted.
     """
     if not 0 <= margin < 1:
         raise UserInputError(f"margin={margin} must be in [0, 1); it is the share gap that makes a pair")
@@ -58,8 +61,8 @@ def prepare_data(
         if cap is not None and cap < 1:
             raise UserInputError(f"{name}={cap} must be >= 1")
     path = Path(source).expanduser()
-    if source == "goqa" or (source != "prism" and path.suffix in (".json", ".gz")):
-        data = load_goqa(None if source == "goqa" else path)
+    if source == "goqa" or (source != "prism" and is_goqa_file(path)):
+        data = load_goqa(None if source == "goqa" else path, strict=strict)
         pairs, gpairs = goqa_pairs(data, communities, margin=margin)
         kind, notes = "goqa", [data.summary()]
     elif source == "prism" or source.startswith(HF_PREFIX) or path.is_dir():
@@ -69,7 +72,7 @@ def prepare_data(
     elif not path.exists():
         raise FileNotFoundError(f"data source {source!r} is not a known name and no such file exists; valid: {SOURCES}")
     else:
-        raise UserInputError(f"data source {source!r} is neither a .json file nor a folder; valid: {SOURCES}")
+        raise UserInputError(f"data source {source!r} is neither a GlobalOpinionQA file nor a folder; valid: {SOURCES}")
     assignment = assign_groups(pairs, fractions=fractions, seed=seed)
     split = split_by_group(pairs, seed=seed, assignment=assignment)
     comms = list(dict.fromkeys(p.community for p in pairs))
@@ -92,10 +95,10 @@ def prepare_data(
 
 def prepare(source: str, communities: list[str] | None, cfg: PairwiseConfig | None, *, seed: int,
             max_train_pairs: int | None = None, max_global_pairs: int | None = None,
-            margin: float = 0.05) -> tuple[PreferenceData, list[str]]:
+            margin: float = 0.05, strict: bool = False) -> tuple[PreferenceData, list[str]]:
     """Community pairs (and GlobalOpinionQA's global pairs), split by question or user."""
     data = prepare_data(source, communities, margin=margin, seed=seed, max_train_pairs=max_train_pairs,
-                        max_global_pairs=max_global_pairs)
+                        max_global_pairs=max_global_pairs, strict=strict)
     return data, data.notes
 
 

@@ -15,7 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from raysearch.io import atomic_dir, atomic_write_text
+from raysearch.train.checkpoint import read_meta
 from raysearch.train.runner import LoopResult, run
+
+COMPLETE = "COMPLETE"  # written into a stored checkpoint folder after its last file
 
 
 @dataclass
@@ -25,6 +28,8 @@ class RayTrainResult:
     flat: dict[str, float]
     metrics: dict[str, Any]
     checkpoint: str
+    #: the epoch a retried one-worker run resumed from (0: it was not retried)
+    resumed_at_epoch: int = 0
 
 
 def local_copy(path: str | None) -> str | None:
@@ -46,6 +51,18 @@ def upload(local: str | Path, uri: str) -> str:
     fs.create_dir(dst if Path(local).is_dir() else dst.rsplit("/", 1)[0], recursive=True)
     pyarrow.fs.copy_files(str(local), dst, destination_filesystem=fs)
     return uri
+
+
+def localize(cfg: Any) -> Any:
+    """``cfg`` with its starting and reference models on local disk (G may sit in cloud storage on a
+    multi-node cluster); the one download serves both when they are the same model."""
+    if getattr(cfg, "init_from", None) is not None or getattr(cfg, "reference", None) is not None:
+        same = getattr(cfg, "reference", None) == getattr(cfg, "init_from", None)
+        if hasattr(cfg, "init_from"):
+            cfg.init_from = local_copy(cfg.init_from)
+        if hasattr(cfg, "reference"):
+            cfg.reference = cfg.init_from if same else local_copy(cfg.reference)
+    return cfg
 
 
 def _quiet_report_log() -> None:
@@ -78,12 +95,7 @@ def _train_fn(loop_config: dict[str, Any]) -> dict[str, Any]:  # runs on every R
     torch.set_num_threads(max(1, int(loop_config["threads"])))
     _quiet_report_log()
     method = loop_config["method"]
-    cfg: Any = method.config_cls.from_dict(loop_config["config"])
-    if hasattr(cfg, "init_from"):
-        same = getattr(cfg, "reference", None) == cfg.init_from
-        cfg.init_from = local_copy(cfg.init_from)  # G may sit in cloud storage on a multi-node cluster
-        if hasattr(cfg, "reference"):
-            cfg.reference = cfg.init_from if same else local_copy(cfg.reference)
+    cfg: Any = localize(method.config_cls.from_dict(loop_config["config"]))
     resume = ray.train.get_checkpoint()  # --- Ray: set when Ray restarts workers after a failure ---
     workdir = tempfile.mkdtemp(prefix="raysearch-ckpt-")
     nodes = _worker_nodes()
@@ -148,6 +160,9 @@ def fit_with_ray(
         from raysearch.methods.registry import get
 
         method = get(cfg.objective)
+    if num_workers == 1:
+        return _fit_in_task(method, cfg, data, name=name, storage_path=storage_path, cpus=cpus_per_worker,
+                            use_gpu=use_gpu, max_failures=max_failures, out_dir=out_dir)
     trainer = build_trainer(method, cfg, data, name=name, storage_path=storage_path, num_workers=num_workers,
                             cpus_per_worker=cpus_per_worker, gpus_per_worker=1 if use_gpu else 0,
                             max_failures=max_failures, keep_checkpoints=1)
@@ -159,6 +174,103 @@ def fit_with_ray(
         result.checkpoint.to_directory(str(tmp))
     ret = getattr(result, "return_value", None) or {}
     return RayTrainResult(flat=dict(result.metrics or {}), metrics=ret.get("metrics", {}), checkpoint=str(out_dir))
+
+
+class CheckpointStore:
+    """A run's checkpoints under ``root`` (a local path, or ``s3://``/``gs://`` through pyarrow):
+    only the latest complete one is kept."""
+
+    def __init__(self, root: str) -> None:
+        import pyarrow.fs
+
+        self.root = root
+        self.fs: Any
+        self.path: str
+        self.fs, self.path = (pyarrow.fs.FileSystem.from_uri(root) if "://" in root
+                              else (pyarrow.fs.LocalFileSystem(), str(Path(root).resolve())))
+
+    def fs_path(self, path_or_uri: str) -> str:
+        """A path returned by :meth:`save`, as a path of ``self.fs``."""
+        return path_or_uri.split("://", 1)[1] if "://" in path_or_uri else path_or_uri
+
+    def _complete(self) -> list[str]:
+        """Complete checkpoint folders, oldest first."""
+        import pyarrow.fs
+
+        found = self.fs.get_file_info(pyarrow.fs.FileSelector(self.path, allow_not_found=True))
+        done = [f.path for f in found if f.type == pyarrow.fs.FileType.Directory
+                and self.fs.get_file_info(f"{f.path}/{COMPLETE}").type == pyarrow.fs.FileType.File]
+        return sorted(done, key=lambda p: int(p.rsplit("-", 1)[-1]) if p.rsplit("-", 1)[-1].isdigit() else -1)
+
+    def save(self, local: str) -> str:
+        """Copy the checkpoint folder ``local`` (named ``epoch-N``) here, mark it complete, delete older ones;
+        returns its path or URI."""
+        import pyarrow.fs
+
+        dst = f"{self.path}/{Path(local).name}"
+        self.fs.create_dir(dst, recursive=True)
+        pyarrow.fs.copy_files(local, dst, destination_filesystem=self.fs)
+        with self.fs.open_output_stream(f"{dst}/{COMPLETE}") as f:
+            f.write(b"")
+        for old in self._complete()[:-1]:
+            self.fs.delete_dir(old)
+        return dst if "://" not in self.root else f"{self.root.split('://', 1)[0]}://{dst}"
+
+    def latest(self, *, into: Path) -> str | None:
+        """A local copy of the latest complete checkpoint, or None when there is none."""
+        import pyarrow.fs
+
+        done = self._complete()
+        if not done:
+            return None
+        pyarrow.fs.copy_files(done[-1], str(into), source_filesystem=self.fs)
+        return str(into)
+
+
+def _run_task(method: Any, config: dict[str, Any], data: Any, threads: float, store_root: str) -> dict[str, Any]:
+    """The body of a one-worker run (a Ray task): the runner, each epoch's checkpoint kept in ``store_root``;
+    a retried task resumes from the last one."""
+    import ray  # --- Ray ---
+    import torch
+
+    torch.set_num_threads(max(1, int(threads)))
+    cfg = localize(method.config_cls.from_dict(config))
+    store = CheckpointStore(store_root)
+    workdir = tempfile.mkdtemp(prefix="raysearch-ckpt-")
+    last: dict[str, str] = {}
+
+    def report(metrics: dict[str, Any], ckpt_dir: str | None) -> None:
+        if ckpt_dir:
+            last["path"] = store.save(ckpt_dir)
+
+    try:
+        resume = store.latest(into=Path(workdir) / "resume")
+        at = read_meta(resume)["epoch"] if resume else 0
+        res = run(method, cfg, data, reporter=report, resume_from=resume, workdir=workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    flat = {**res.flat, "ray/nodes": ray.get_runtime_context().get_node_id()}
+    return {"flat": flat, "metrics": {s: m.to_dict() for s, m in res.metrics.items()}, "checkpoint": last["path"],
+            "resumed_at_epoch": at}
+
+
+def _fit_in_task(method: Any, cfg: Any, data: Any, *, name: str, storage_path: str, cpus: float, use_gpu: bool,
+                 max_failures: int, out_dir: str | Path) -> RayTrainResult:
+    """A one-worker run as one Ray task holding the worker's CPUs (and GPU): the same loop and checkpoints
+    as a Ray Train run of one worker without its worker-group start-up and teardown (seconds that matter
+    for the small runs of a search). A task killed with its process is retried ``max_failures`` times
+    and resumes from its last checkpoint in ``storage_path``."""
+    import pyarrow.fs
+    import ray  # --- Ray ---
+
+    store_root = f"{storage_path.rstrip('/')}/{name}/checkpoints"
+    task: Any = ray.remote(_run_task).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0, max_retries=max_failures)
+    ret = ray.get(task.remote(method, cfg.to_dict(), data, cpus, store_root))
+    store = CheckpointStore(store_root)
+    with atomic_dir(out_dir) as tmp:
+        pyarrow.fs.copy_files(store.fs_path(ret["checkpoint"]), str(tmp), source_filesystem=store.fs)
+    return RayTrainResult(flat=ret["flat"], metrics=ret["metrics"], checkpoint=str(out_dir),
+                          resumed_at_epoch=ret["resumed_at_epoch"])
 
 
 FINGERPRINT = "FINGERPRINT"

@@ -84,7 +84,7 @@ def run_search(
     """Run (or resume) the search and write every output into ``paths.root``."""
     from ray import tune  # --- Ray ---
 
-    from raysearch.tune.trial import run_trial
+    from raysearch.tune.trial import run_trial, trial_resources
 
     t0 = time.perf_counter()
     objectives = [o.metric for o in space.objectives]
@@ -105,9 +105,9 @@ def run_search(
         trial_base = {**trial_base, "eval_every": space.scheduler.grace}
 
     resources = {**space.resources.model_dump(), "storage_path": paths.ray_storage}
-    trainable = tune.with_resources(  # the trial itself holds no CPU: its Ray Train workers do
+    trainable = tune.with_resources(
         tune.with_parameters(run_trial, base=trial_base, data=trial_data, resources=resources),
-        {"CPU": 0, "memory": 256 * 1024**2},
+        trial_resources(resources),
     )
     # a trial with no objectives in its result is recorded as FAIL by our searcher, not a driver crash
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"

@@ -1,5 +1,11 @@
-"""The Ray Train wrapper: a 2-worker DDP run on tiny data, and equivalence with the bare loop."""
+"""The Ray wrapper: a 2-worker DDP run on tiny data, a one-worker run (a Ray task) equal to the bare
+loop, and a one-worker run whose process is SIGKILLed mid-run resuming from its last checkpoint."""
 
+import os
+import signal
+import threading
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,3 +58,43 @@ def test_one_worker_ray_run_equals_bare_loop(ray_local, tiny_backbone, tiny_pair
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
     assert wrapped.metrics["test"]["mean"] == pytest.approx(bare.metrics["test"].mean)
+
+
+def _kill_task_after_first_checkpoint(store: Path, killed: list[int], stop: threading.Event) -> None:
+    """SIGKILL the process of the run's Ray task once its epoch-1 checkpoint is complete."""
+    import psutil
+
+    while not stop.is_set() and not (store / "epoch-1" / "COMPLETE").exists():
+        time.sleep(0.01)
+    for proc in psutil.process_iter(["cmdline"]):
+        if any("_run_task" in part for part in proc.info["cmdline"] or []):
+            os.kill(proc.pid, signal.SIGKILL)
+            killed.append(proc.pid)
+
+
+def test_one_worker_run_killed_mid_run_resumes_from_its_last_checkpoint(ray_local, tiny_backbone, tiny_pairs, tmp_path):
+    cfg = replace(_cfg(tiny_backbone), epochs=6)
+    data = TrainData(train=tiny_pairs, eval={"val": tiny_pairs[:8]})
+    clean = fit_with_ray(cfg, data, name="clean", storage_path=str(tmp_path / "ray"), num_workers=1,
+                         out_dir=tmp_path / "clean")
+    assert clean.resumed_at_epoch == 0
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_task_after_first_checkpoint,
+                              args=(tmp_path / "ray" / "killed" / "checkpoints", killed, stop))
+    killer.start()
+    try:
+        res = fit_with_ray(cfg, data, name="killed", storage_path=str(tmp_path / "ray"), num_workers=1, max_failures=1,
+                           out_dir=tmp_path / "out")
+    finally:
+        stop.set()
+        killer.join()
+    assert killed, "the task was never killed"
+    assert 1 <= res.resumed_at_epoch < cfg.epochs  # the retry resumed from a checkpoint, not from scratch
+    a = RewardModel.load(Path(clean.checkpoint) / "model").model.state_dict()
+    b = RewardModel.load(Path(res.checkpoint) / "model").model.state_dict()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)  # same threads, same seed: the same run
+    timing = ("train/pairs_per_s", "ray/nodes")
+    assert {k: v for k, v in res.flat.items() if k not in timing} == {k: v for k, v in clean.flat.items() if k not in timing}
+    assert sorted(p.name for p in (tmp_path / "ray" / "killed" / "checkpoints").iterdir()) == ["epoch-6"]  # only the latest kept

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from raysearch.data.records import PairRecord
 from raysearch.errors import UserInputError
 from raysearch.methods.pairwise.baselines import FINETUNE, GLOBAL, finetune_config, global_config
 from raysearch.methods.pairwise.config import PairwiseConfig
@@ -22,6 +23,13 @@ from raysearch.train.checkpoint import MODEL_DIR, read_meta
 def _metrics_point(metrics: CommunityMetrics, objectives: list[str], split: str = "val") -> tuple[float, float]:
     flat = metrics.flat(prefix=f"{split}/")
     return (flat[objectives[0]], flat[objectives[1]])
+
+
+def val_only(data: PreferenceData) -> dict[str, list[PairRecord]]:
+    """What every training run of a search scores: validation. The search chooses on it, and the
+    confirmation scores test once in the driver (``confirm_trials``), so a run's own test scores would
+    be work nobody reads (about half of a small trial's evaluation)."""
+    return {"val": data.pairs.val}
 
 
 @dataclass(frozen=True)
@@ -37,27 +45,29 @@ def global_stage(base: PairwiseConfig, data: PreferenceData) -> Stage | None:
     """G on the global pairs, or None where the source has none (PRISM: G is given with --reference)."""
     if data.global_pairs is None:
         return None
-    return Stage(global_config(base), TrainData(data.global_pairs.train, evals(data)), "global")
+    return Stage(global_config(base), TrainData(data.global_pairs.train, val_only(data)), "global")
 
 
 def baseline_stage(base: PairwiseConfig, data: PreferenceData, *, experiment: str, g_path: str | None) -> tuple[str, Stage]:
     """The same-init baseline of the trials: fine-tuning from G for scpo, plain BT from the backbone for bt."""
     if experiment == "scpo":
         assert g_path is not None
-        return FINETUNE, Stage(finetune_config(base, g_path), TrainData(data.pairs.train, evals(data)), "baseline-ft")
+        return FINETUNE, Stage(finetune_config(base, g_path), TrainData(data.pairs.train, val_only(data)), "baseline-ft")
     bt_cfg = replace(base, objective="bt", gamma_start=0.0, gamma_end=0.0, shape="constant", global_share=0.0)
-    return "BT baseline", Stage(bt_cfg, TrainData(data.pairs.train, evals(data)), "baseline-bt")
+    return "BT baseline", Stage(bt_cfg, TrainData(data.pairs.train, val_only(data)), "baseline-bt")
 
 
 def fit(stage: Stage, *, root: Path, workers: int, gpu: bool, seed: int | None = None, cpus: float = 1) -> str:
     """Train ``stage`` under Ray Train into ``root/folder`` (or ``root/reruns/folder/seed<k>``); reused if unchanged."""
-    from raysearch.methods.pairwise.experiment import fit_stage
+    from raysearch.methods.pairwise.experiment import fingerprint
+    from raysearch.train.ray_train import fit_or_reuse
 
     cfg, out, name = stage.cfg, root / stage.folder, stage.folder
     if seed is not None and seed != cfg.seed:
         cfg, out, name = replace(cfg, seed=seed), root / "reruns" / stage.folder / f"seed{seed}", f"{name}-seed{seed}"
-    path, _ = fit_stage(cfg, stage.data, name=name, out=out, workers=workers, gpu=gpu, cpus=cpus)
-    return path
+    fit_or_reuse(cfg, stage.data, out=out, name=name, fingerprint=fingerprint(cfg, stage.data), workers=workers,
+                 gpu=gpu, cpus_per_worker=cpus)
+    return str(out / MODEL_DIR)
 
 
 def prepare_trials(
@@ -109,7 +119,7 @@ def prepare_trials(
             margins = reference_margins(g_cfg, data.pairs.train)
             torch.save(margins, cache)
     glob = data.global_pairs.train if data.global_pairs is not None else []
-    return trial_base, TrainData(data.pairs.train, evals(data), global_train=glob, margins=margins), baselines
+    return trial_base, TrainData(data.pairs.train, val_only(data), global_train=glob, margins=margins), baselines
 
 
 def confirm_trials(front: Any, space: Any, data: PreferenceData, base: PairwiseConfig, paths: Any, *,

@@ -6,8 +6,9 @@
 #   bash cluster/local-two-node.sh [extra flags for python -m raysearch.tune scpo]
 #
 # Both nodes get one CPU, so every 2-worker trial spans both nodes. The Optuna study goes to an
-# RDB URL (a journal file on one node's disk is refused on a multi-node cluster). NOTE: the
-# `ray stop` at exit stops every Ray process on this machine.
+# RDB URL (a journal file on one node's disk is refused on a multi-node cluster). At exit only the
+# two nodes started here are stopped (`python -m raysearch.ray_env stop` on their temp dirs): other
+# Ray processes on this machine are left alone, unlike `ray stop`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"   # the same for `ray start` and `ray job submit`
@@ -30,7 +31,7 @@ for s in socks:
 print(*[s.getsockname()[1] for s in socks])
 ')
 
-trap '"$RAY" stop --force >/dev/null 2>&1 || true' EXIT
+trap '"$PY" -m raysearch.ray_env stop "$RAY_TMP" "$RAY_TMP-w" >/dev/null 2>&1 || true' EXIT
 "$RAY" start --head --node-ip-address=127.0.0.1 --port="$GCS_PORT" --dashboard-host=127.0.0.1 \
   --dashboard-port="$DASH_PORT" --num-cpus=1 --object-store-memory=400000000 \
   --dashboard-agent-listen-port="$AGENT1" --metrics-export-port="$METRICS1" --runtime-env-agent-port="$RTENV1" \

@@ -36,3 +36,45 @@ def init_ray(*, num_cpus: int | None = None, quiet: bool = True, log_to_driver: 
     ray.init(num_cpus=num_cpus, dashboard_host="127.0.0.1", runtime_env=runtime_env,
              log_to_driver=True, logging_level=logging.WARNING if quiet else logging.INFO)
     return "local"
+
+
+def stop_nodes_in(temp_dirs: list[str], *, grace_s: float = 20.0) -> int:
+    """Stop the Ray nodes started with ``ray start --temp-dir=D`` for each ``D`` in ``temp_dirs``, and only
+    those: the processes whose command line names ``D`` (GCS, raylet, dashboard, monitors) and all their
+    descendants (workers, agents). Unlike ``ray stop``, every other Ray process on the machine, a user's own
+    cluster or job included, is left alone. SIGTERM, then SIGKILL after ``grace_s``; returns how many."""
+    import psutil
+
+    def names(arg: str, d: str) -> bool:  # "--temp-dir=D", "--session-dir=D/session_...", "D/..." (not "D2")
+        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
+        return value == d or value.startswith(d.rstrip("/") + "/")
+
+    me = os.getpid()
+    roots = [proc for proc in psutil.process_iter(["pid", "cmdline"]) if proc.info["pid"] != me
+             and any(names(arg, d) for arg in proc.info["cmdline"] or [] for d in temp_dirs)]
+    procs = {p.pid: p for p in roots}
+    for p in roots:
+        try:
+            procs.update({c.pid: c for c in p.children(recursive=True) if c.pid != me})
+        except psutil.NoSuchProcess:
+            pass
+    for p in procs.values():
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=grace_s)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    return len(procs)
+
+
+if __name__ == "__main__":  # python -m raysearch.ray_env stop TEMP_DIR...: what cluster/local-two-node.sh calls
+    import sys
+
+    if len(sys.argv) < 3 or sys.argv[1] != "stop":
+        raise SystemExit("usage: python -m raysearch.ray_env stop TEMP_DIR [TEMP_DIR...]")
+    print(f"stopped {stop_nodes_in([os.path.abspath(d) for d in sys.argv[2:]])} Ray process(es)")

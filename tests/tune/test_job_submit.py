@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from raysearch.ray_env import stop_nodes_in
 from raysearch.tune.search import load_pareto_model
 from raysearch.tune.study import read_front
 
@@ -71,5 +72,5 @@ def test_job_submit_to_local_head(tiny_backbone, tmp_path):
         assert rm.score_many(["Is it important?"], ["yes"], community="Chile").shape == (1,)
         assert "| community |" in (run / "report.md").read_text()
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_nodes_in([str(temp)])  # only the head this test started, never `ray stop` (every Ray process)
         shutil.rmtree(temp, ignore_errors=True)

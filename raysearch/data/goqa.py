@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from raysearch.data.goqa_files import read_rows
+from raysearch.data.names import resolve_names
 from raysearch.data.records import DistributionRecord, PairRecord
 from raysearch.errors import UserInputError
 
@@ -206,14 +207,12 @@ def goqa_pairs(
 
 
 def check_communities(data: GoqaData, communities: list[str] | None) -> list[str]:
-    """Validate requested communities against the data; ``None`` means the SCPO countries present."""
+    """The data's names of the requested communities; ``None`` means the SCPO countries present.
+
+    Names match case-insensitively and by alias ("usa" -> "United States"; ``raysearch.data.names``); an
+    unknown one is one error line with at most five close matches."""
     available = sorted(data.communities)
     if communities is None:
         found = [c for c in SCPO_COUNTRIES if c in data.communities]
         return found or available
-    unknown = [c for c in communities if c not in data.communities]
-    if unknown:
-        raise UserInputError(
-            f"unknown community {unknown[0]!r} in {data.source}; available: {', '.join(available)}"
-        )
-    return list(dict.fromkeys(communities))
+    return resolve_names(communities, available, where=data.source)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raysearch.data.names import resolve_names
 from raysearch.data.records import PairRecord
 from raysearch.errors import UserInputError
 
@@ -286,19 +287,17 @@ def _interaction_pairs(
 def check_communities(data: PrismData, communities: list[str] | None) -> list[str]:
     """Validate requested countries; ``None`` means the paper's countries present (else all).
 
-    Raises on a country absent from the survey (listing those with pairs) and on a country
-    that is in the survey but has no pairs (all ties, or survey-only users).
+    Names match case-insensitively and by alias (``raysearch.data.names``). Raises on a country absent
+    from the survey (with at most five close matches) and on a country that is in the survey but has no
+    pairs (all ties, or survey-only users).
     """
     available = sorted(data.communities)
     if communities is None:
         found = [c for c in (*PAPER_MINORITY, *PAPER_MAJORITY) if c in data.communities]
         return found or available
+    communities = resolve_names(communities, sorted({*data.survey_countries, *data.communities}),
+                                where=f"PRISM from {data.source}")  # case-insensitive, aliases, close matches
     for c in communities:
-        if c not in data.survey_countries and c not in data.communities:
-            raise UserInputError(
-                f"unknown community {c!r} in PRISM from {data.source}; available (countries of "
-                f"residence with pairs): {', '.join(available)}"
-            )
         if c not in data.communities:
             raise UserInputError(
                 f"community {c!r} has no preference pairs in PRISM from {data.source} (its users' "

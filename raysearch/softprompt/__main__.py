@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import time
 
 from raysearch.errors import run_cli
 from raysearch.softprompt.config import add_arguments, config_from_args
+from raysearch.softprompt.hofstede import resolve_country
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     args = build_parser().parse_args(argv)
     cfg = config_from_args(args)
+    # one spelling from here on (targets, persona, GlobalOpinionQA check, output folder, resume check)
+    cfg = dataclasses.replace(cfg, country=resolve_country(cfg.country, path=cfg.targets))
     from raysearch.softprompt.runner import run_softprompt  # heavy imports after argument checks
 
     start = time.perf_counter()

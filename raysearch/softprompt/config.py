@@ -39,7 +39,8 @@ def _f(default: Any, help: str, **kw: Any) -> Any:
 class SoftPromptConfig:
     """Everything that defines a soft-prompt search; ``result=False`` fields don't change it."""
 
-    country: str = _f("", "country as named in the Hofstede file, e.g. 'U.S.A.', 'China', 'India'")
+    country: str = _f("", "country as named in the Hofstede file, e.g. 'U.S.A.', 'China', 'India' (case-insensitive; "
+                          "aliases such as USA, UK, South Korea work)")
     model: str = _f(
         "smollm2",
         "frozen causal LM: 'smollm2' (bundled GGUF), a folder, a .gguf file, "

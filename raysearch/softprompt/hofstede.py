@@ -7,10 +7,10 @@ Software of the Mind*, 3rd ed.; the 2015-08-16 data matrix is bundled (see SOURC
 from __future__ import annotations
 
 import csv
-import difflib
 from importlib import resources
 from pathlib import Path
 
+from raysearch.data.names import resolve_name
 from raysearch.errors import UserInputError
 
 BUNDLED_NAME = "6-dimensions-2015-08-16.csv"
@@ -55,27 +55,23 @@ def load_scores(path: str | Path | None = None) -> dict[str, dict[str, float]]:
     return table
 
 
+def resolve_country(country: str, *, path: str | Path | None = None) -> str:
+    """The Hofstede file's name for ``country``: case-insensitive, by alias ("usa" -> "U.S.A.", "uk" ->
+    "Great Britain"), else one error line with a few close matches (``raysearch.data.names``)."""
+    return resolve_name(country, load_scores(path), what="country", where="the Hofstede scores")
+
+
 def country_targets(
     country: str, *, path: str | Path | None = None, dimensions: list[str] | None = None
 ) -> dict[str, float]:
     """The target scores of one country, restricted to ``dimensions`` when given.
 
-    Raises ``UserInputError`` for an unknown country (listing close matches) and for a
+    ``country`` is resolved as :func:`resolve_country` does. Raises ``UserInputError`` for an unknown
+    country (listing at most five close matches) and for a
     country without any score on the requested dimensions (listing the countries that have).
     """
     table = load_scores(path)
-    if country not in table:
-        by_lower = {name.lower(): name for name in table}
-        if country.lower() in by_lower:
-            country = by_lower[country.lower()]
-        else:
-            close = difflib.get_close_matches(country, list(table), n=5, cutoff=0.5)
-            close += [n for n in table if country.lower() in n.lower() and n not in close]
-            hint = f"close matches: {close}" if close else f"known: {sorted(table)[:12]}..."
-            raise UserInputError(
-                f"unknown country {country!r} in the Hofstede scores; {hint}; "
-                "names follow the file (e.g. 'U.S.A.', 'Great Britain')"
-            )
+    country = resolve_name(country, table, what="country", where="the Hofstede scores")
     scores = table[country]
     if dimensions is not None:
         scores = {d: s for d, s in scores.items() if d in dimensions}

@@ -83,3 +83,19 @@ def test_end_to_end_tiny_run_and_resume_guard(capsys, tiny_lm_dir: Path, tmp_pat
     assert "| **L1** |" in capsys.readouterr().out
     assert "already holds a run" in _fails(capsys, argv)  # no silent overwrite
     assert run_cli(main, argv + ["--resume"]) == 0  # finished run: resume just reports again
+
+
+def test_country_resolves_case_insensitively_and_by_alias(monkeypatch) -> None:
+    import raysearch.softprompt.runner
+
+    seen = {}
+    monkeypatch.setattr(raysearch.softprompt.runner, "run_softprompt",
+                        lambda cfg: seen.setdefault("cfg", cfg) and {"optimized_beats_both": False})
+    assert run_cli(main, ["--country", "usa", "--workers", "0"]) == 0
+    assert seen["cfg"].country == "U.S.A." and seen["cfg"].out_dir.name == "u-s-a-seed0"
+    assert "the United States" in seen["cfg"].persona_text()
+
+
+def test_unknown_country_is_a_short_line_with_the_close_match(capsys) -> None:
+    err = _fails(capsys, ["--country", "Neu Zealand", "--workers", "0"])
+    assert "'New Zealand'" in err and len(err) < 300

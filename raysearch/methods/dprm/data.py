@@ -22,6 +22,7 @@ from raysearch.data.goqa import (
     load_goqa,
 )
 from raysearch.data.goqa_files import SUFFIXES, is_goqa_file, read_rows
+from raysearch.data.names import resolve_names
 from raysearch.data.records import DistributionRecord, PairRecord
 from raysearch.data.splits import Split, assign_groups, split_by_group, subsample
 from raysearch.errors import UserInputError
@@ -57,11 +58,15 @@ class DprmData:
         return [(c, sizes[c]["train"], sizes[c]["val"], sizes[c]["test"]) for c in self.communities]
 
 
-def _check_raw(path: Path, communities: Sequence[str]) -> None:
-    """Every raw row of ``communities`` must be valid (``raysearch.data.goqa_files.check_row``): DPRM's targets
+def _check_raw(path: Path, communities: Sequence[str] | None) -> None:
+    """Every raw row of ``communities`` (default: the SCPO countries present, else all, as
+    ``check_communities`` picks) must be valid (``raysearch.data.goqa_files.check_row``): DPRM's targets
     are these shares, so a bad row is one line here rather than skipped as the loader would."""
-    keep = set(communities)
-    for row in read_rows(path):
+    rows = read_rows(path)
+    available = sorted({r.country for r in rows})
+    default = [c for c in SCPO_COUNTRIES if c in available] or available
+    keep = set(resolve_names(communities, available, where=str(path)) if communities else default)
+    for row in rows:
         if row.country in keep and row.problem is not None:
             raise UserInputError(f"GlobalOpinionQA {row.where()} in {str(path)!r} {row.problem}")
 
@@ -97,7 +102,7 @@ def prepare(
     if not 0 <= margin < 1:
         raise UserInputError(f"margin={margin} must be in [0, 1); it is the share gap that makes a pair")
     goqa, raw_path = load_source(source, strict=strict)
-    _check_raw(raw_path, communities or SCPO_COUNTRIES)  # before the loader's skipping can hide a community
+    _check_raw(raw_path, communities)  # before the loader's skipping can hide a community
     chosen = check_communities(goqa, communities)
     records = [r for r in goqa.records if r.community in chosen]
     if not records:

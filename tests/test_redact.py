@@ -112,3 +112,29 @@ def test_tune_cli_reads_the_storage_from_the_environment_and_prints_no_password(
     out = capsys.readouterr()
     assert SECRET not in out.out + out.err
     assert not [p for p in Path(tmp_path).rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+
+
+def test_a_pickled_optuna_storage_holds_no_password_and_reconnects(tmp_path, monkeypatch):
+    """Ray Tune pickles the searcher (and its storage) into the experiment folder: no password there."""
+    import pickle
+
+    import optuna
+
+    from raysearch.tune import study as study_mod
+    from raysearch.tune.study import open_storage, strict_optuna_search
+
+    # SQLite ignores unknown URI parameters, so this URL carries a 'password' the way a server URL would
+    url = f"sqlite:///file:{tmp_path / 'study.db'}?uri=true&password={SECRET}"
+    storage = open_storage(url)
+    study = optuna.create_study(storage=storage, study_name="s", directions=["maximize", "maximize"])
+    study.enqueue_trial({"x": 1.0})
+    searcher = strict_optuna_search(metric=["a", "b"], mode=["max", "max"], storage=storage, study_name="s")
+    searcher.save(str(tmp_path / "searcher-state.pkl"))
+    assert SECRET.encode() not in (tmp_path / "searcher-state.pkl").read_bytes()
+    blob = pickle.dumps(study)
+    assert SECRET.encode() not in blob
+    again = pickle.loads(blob)  # this process opened the storage: it reconnects with the real URL
+    assert len(again.get_trials()) == 1
+    monkeypatch.setattr(study_mod, "_OPENED", {})  # a process that never opened it cannot guess the password
+    with pytest.raises(Exception, match="needs its password"):
+        pickle.loads(blob)

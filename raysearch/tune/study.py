@@ -11,18 +11,49 @@ import optuna
 from raysearch.errors import UserInputError
 from raysearch.pareto import ParetoFront, ParetoPoint, build_front
 from raysearch.pareto.report import RungCount
-from raysearch.redact import redact
+from raysearch.redact import MASK, redact
 from raysearch.train.runner import FIDELITY, FIDELITY_MAX
 
 #: result keys copied onto each Optuna trial, so the study alone holds the whole front
 _ATTR_PREFIXES = ("val/", "test/", "scpo/", "ray/", "checkpoint_path")
 
 
+#: the real URL of every RDB storage this process opened, by its redacted form (what a pickle of it holds)
+_OPENED: dict[str, str] = {}
+
+
+class _RDBStorage(optuna.storages.RDBStorage):
+    """An RDB storage whose pickle holds its URL redacted (``raysearch.redact``).
+
+    Ray Tune pickles the searcher, and with it this storage, into the experiment folder (``tuner.pkl``,
+    ``searcher-state-*.pkl``), which may be shared storage: the password stays out of it. Unpickled in a
+    process that opened the same storage (a resumed driver, which calls ``open_storage`` first), it
+    reconnects with the real URL."""
+
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        state["url"] = redact(state["url"])
+        return state
+
+    def __setstate__(self, state: dict[Any, Any]) -> None:
+        url = _OPENED.get(state["url"], state["url"])
+        if MASK in url and redact(url) == url:  # still masked: this process never opened the storage
+            raise UserInputError(
+                f"a saved Optuna storage {url!r} needs its password, which is not saved: open it in this process "
+                f"first (run with the same --optuna-storage or RAYSEARCH_OPTUNA_STORAGE)"
+            )
+        super().__setstate__({**state, "url": url})
+
+
 def open_storage(url_or_path: str) -> optuna.storages.BaseStorage:
-    """A journal file (a path) or an RDB (``sqlite:///...``, ``postgresql://...``, ``mysql://...``)."""
+    """A journal file (a path) or an RDB (``sqlite:///...``, ``postgresql://...``, ``mysql://...``).
+
+    An RDB storage pickles with its password masked (``_RDBStorage``)."""
     if "://" in url_or_path:
         try:
-            return optuna.storages.RDBStorage(url_or_path)
+            storage = _RDBStorage(url_or_path)
+            _OPENED[redact(url_or_path)] = url_or_path
+            return storage
         except Exception as exc:  # bad URL, missing driver, unreachable server
             raise UserInputError(redact(
                 f"Optuna storage {url_or_path!r} cannot be opened ({type(exc).__name__}: "

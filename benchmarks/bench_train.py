@@ -289,10 +289,10 @@ def ours_options(variant: str) -> dict[str, Any] | None:
         opts["precision"] = "bf16"
     elif "precision" in names:
         opts["precision"] = "fp32"
-    if variant == "ours-nodrop":
-        if "dropout" not in names:
-            return None
-        opts["dropout"] = False
+    if "dropout" in names:
+        opts["dropout"] = variant != "ours-nodrop"  # the model's dropout, like the plain loop and trl-matched
+    elif variant == "ours-nodrop":
+        return None
     return opts
 
 

@@ -131,9 +131,10 @@ class FineTuneConfig(BaseConfig):
     lora_alpha: int | None = option(None, "LoRA alpha (default 2 * rank)", ge=1)
     freeze_layers: int = option(3, "freeze the embeddings and this many lowest transformer layers (CPU speed; 0 trains all)", ge=0)
     grad_clip: float = option(1.0, "gradient-norm clip", gt=0)
-    precision: Literal["fp32", "bf16"] = option(
-        "fp32", "training forward pass: fp32, or bf16 autocast (CPUs with bf16 support; CUDA always uses bf16)")
-    dropout: bool = option(True, "keep the backbone's dropout while training (--no-dropout: off, as TRL's RewardTrainer does by default)")
+    precision: Literal["fp32", "bf16", "auto"] = option(
+        "fp32", "training forward pass: fp32, bf16 autocast, or auto (bf16 where the CPU has native bf16 "
+                "matrix multiplies, else fp32); CUDA always uses bf16")
+    dropout: bool = option(True, "the backbone's dropout while training (off: every dropout p = 0, TRL's RewardTrainer default)")
 
 
 def _flag_kwargs(t: Any) -> dict[str, Any]:

@@ -90,9 +90,11 @@ class FineTuneSession(Session):
 
     def forward(self, model: torch.nn.Module, ids: list[int]) -> torch.Tensor:
         """Rewards ``[len(ids)]`` of cached texts under ``model``, as float32 (float64 from a float64
-        model): bf16 autocast on CUDA, and on any device with ``precision="bf16"``."""
+        model): bf16 autocast on CUDA, on any device with ``precision="bf16"``, and with ``"auto"`` on a
+        CPU with native bf16 (:func:`cpu_has_bf16`)."""
         batch = {k: v.to(self.device) for k, v in self.cache.batch(ids).items()}
-        bf16 = self.device.type == "cuda" or self.cfg.precision == "bf16"
+        bf16 = self.device.type == "cuda" or self.cfg.precision == "bf16" or (
+            self.cfg.precision == "auto" and cpu_has_bf16())
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
             r = model(**batch).logits.squeeze(-1)
         return r if r.dtype == torch.float64 else r.float()
@@ -105,6 +107,15 @@ class FineTuneSession(Session):
         save_reward_model(self.model, self.tok, folder / MODEL_DIR)
         m = unwrap(self.model)
         return {"module": m.state_dict() if hasattr(m, "peft_config") else None}  # else: model/ holds it
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (AVX-512 BF16 or AMX, via oneDNN); without it
+    bf16 autocast is emulated and slower than fp32."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def disable_dropout(model: torch.nn.Module) -> None:

@@ -12,6 +12,7 @@ from raysearch.methods.pairwise.step import PairwiseSession
 
 
 def _session(backbone: str, pairs, **kw) -> PairwiseSession:
+    kw.setdefault("precision", "fp32")
     cfg = PairwiseConfig(objective="bt", backbone=backbone, epochs=1, batch_size=8, max_length=24, freeze_layers=0,
                          n_boot=20, seed=0, **kw).validate()
     return PairwiseSession(cfg, TrainData(train=pairs, eval={"val": pairs}), device=torch.device("cpu"),
@@ -19,8 +20,8 @@ def _session(backbone: str, pairs, **kw) -> PairwiseSession:
 
 
 def test_bf16_autocasts_the_training_forward_on_cpu(tiny_backbone, tiny_pairs):
+    assert PairwiseConfig().precision == "auto" and PairwiseConfig().dropout is False  # the pairwise defaults
     s = _session(tiny_backbone, tiny_pairs)
-    assert s.cfg.precision == "fp32"
     s.model.eval()
     ids = list(range(10))
     with torch.no_grad():
@@ -39,17 +40,30 @@ def test_bf16_autocasts_the_training_forward_on_cpu(tiny_backbone, tiny_pairs):
     assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in s.model.parameters() if p.requires_grad)
 
 
+def test_auto_precision_is_bf16_exactly_where_the_cpu_has_it(tiny_backbone, tiny_pairs):
+    from raysearch.train.finetune import cpu_has_bf16
+
+    s = _session(tiny_backbone, tiny_pairs, precision="auto")
+    s.model.eval()
+    ids = list(range(10))
+    with torch.no_grad():
+        auto = s.forward(s.model, ids)
+        s.cfg.precision = "bf16" if cpu_has_bf16() else "fp32"
+        assert torch.equal(s.forward(s.model, ids), auto)
+
+
 def test_precision_is_checked():
-    with pytest.raises(UserInputError, match="precision='fp16' is invalid; valid: fp32, bf16"):
+    with pytest.raises(UserInputError, match="precision='fp16' is invalid; valid: fp32, bf16, auto"):
         PairwiseConfig(objective="bt", precision="fp16").validate()
 
 
 def test_no_dropout_makes_the_training_forward_deterministic(tiny_backbone, tiny_pairs):
     ids = list(range(10))
-    kept = _session(tiny_backbone, tiny_pairs)
+    kept = _session(tiny_backbone, tiny_pairs, dropout=True)
     kept.model.train()
     assert not torch.equal(kept.forward(kept.model, ids), kept.forward(kept.model, ids))  # a new mask per pass
-    off = _session(tiny_backbone, tiny_pairs, dropout=False)
+    off = _session(tiny_backbone, tiny_pairs)  # the pairwise default: dropout off
+    assert off.cfg.dropout is False
     assert all(m.p == 0 for m in off.model.modules() if isinstance(m, torch.nn.Dropout))
     off.model.train()
     first = off.forward(off.model, ids)

@@ -5,8 +5,9 @@
 #
 #   bash cluster/local-two-node.sh [extra flags for python -m raysearch.tune scpo]
 #
-# Both nodes get one CPU, so every 2-worker trial spans both nodes. The Optuna study goes to an
-# RDB URL (a journal file on one node's disk is refused on a multi-node cluster). At exit only the
+# Both nodes get one CPU and every trial two workers of one CPU (a Ray Train DDP run), so every trial
+# spans both nodes. The Optuna study goes to an RDB URL (a journal file on one node's disk is
+# refused on a multi-node cluster). At exit only the
 # two nodes started here are stopped (`python -m raysearch.ray_env stop` on their temp dirs): other
 # Ray processes on this machine are left alone, unlike `ray stop`.
 set -euo pipefail
@@ -43,7 +44,7 @@ ADDR="http://127.0.0.1:$DASH_PORT"
 JOB="raysearch-$NAME-$(date +%s)"
 for try in $(seq 60); do   # the head's job agent needs a few seconds after `ray start`
   if msg=$("$RAY" job submit --address "$ADDR" --submission-id "$JOB" --no-wait --working-dir . -- \
-      python -m raysearch.tune scpo --out "$OUT" --name "$NAME" --optuna-storage "$OPTUNA" "$@" 2>&1); then
+      python -m raysearch.tune scpo --out "$OUT" --name "$NAME" --optuna-storage "$OPTUNA" --workers 2 --cpus-per-worker 1 "$@" 2>&1); then
     break
   fi
   grep -q "No available agent" <<<"$msg" || { echo "$msg" >&2; exit 1; }

@@ -9,8 +9,9 @@ at one budget, and reads
 - the **compute** it spent: wall time of the search command and training steps summed over its
   trials (``trials.csv``: a stopped trial counts the steps it ran).
 
-All searches share one global model G (trained by the first, passed to the rest with
-``--reference``), the space file's data budget and the same validation/test split. Results are
+The searches of one seed share one global model G (trained by the first, passed to the rest with
+``--reference``), the space file's data budget and the same validation/test split (the seed draws
+the split, so each seed trains its own G). Results are
 written per search as they finish (``results.jsonl``), so the script resumes where it stopped
 and can be split by seed across sessions (``--seeds 0``, then ``--seeds 1 2``).
 
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     p.add_argument("--schedulers", nargs="+", default=list(SCHEDULERS), choices=SCHEDULERS)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--num-samples", type=int, default=8, help="trials per search (the space file's default is 8)")
+    p.add_argument("--num-samples", type=int, default=16,
+                   help="trials per search (16: TPE and GP model after 5 random trials)")
     p.add_argument("--out", type=Path, default=Path("runs/experiments/sampler_comparison"))
     p.add_argument("--summary", action="store_true", help="print the table of what has finished and stop")
     a = p.parse_args(argv)
@@ -114,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         for seed in a.seeds:
             for scheduler in a.schedulers:
                 for sampler in a.samplers:
-                    g = next(iter(sorted(a.out.glob("*/global/model"))), None)
+                    # G of this seed only: the seed also draws the question split, so another seed's G saw test questions
+                    g = next(iter(sorted(a.out.glob(f"*-seed{seed}/global/model"))), None)
                     reference = str(g) if g is not None else None
                     if (sampler, scheduler, seed, a.num_samples) in done:
                         continue

@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "a rung (rungs and eta: the space file's scheduler block; overrides its kind)")
     p.add_argument("--seed-reruns", type=int, default=None,
                    help="more seeds for every Pareto configuration and baseline after the search (overrides the space file)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="workers per trial (overrides the space file's resources): 1 trains in the trial's own "
+                        "process, more make each trial a Ray Train DDP run")
+    p.add_argument("--cpus-per-worker", type=float, default=None, help="CPUs (and torch threads) per worker")
+    p.add_argument("--gpus-per-worker", type=float, default=None, help="GPUs per worker (fractions allowed)")
     p.add_argument("--name", default=None, help="run and study name (default: EXPERIMENT)")
     p.add_argument("--out", default="runs/tune", help="outputs go to OUT/NAME/")
     p.add_argument("--storage", default=None,
@@ -87,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
                                    "seed_reruns": args.seed_reruns}.items() if v is not None}
     if args.scheduler is not None:
         overrides["scheduler"] = {**space.scheduler.model_dump(), "kind": args.scheduler}
+    res = {k: v for k, v in {"workers": args.workers, "cpus_per_worker": args.cpus_per_worker,
+                             "gpus_per_worker": args.gpus_per_worker}.items() if v is not None}
+    if res:
+        overrides["resources"] = {**space.resources.model_dump(), **res}
     fixed = dict(space.fixed)
     if args.smoke_test:
         overrides.setdefault("num_samples", SMOKE_SAMPLES)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from raysearch.errors import UserInputError
 from raysearch.io import atomic_dir
 from raysearch.methods.registry import get
 from raysearch.pareto import ParetoFront, markdown_report, plot_front
+from raysearch.redact import redact
 from raysearch.train.checkpoint import read_meta
 from raysearch.train.config import BaseConfig
 from raysearch.train.runner import FIDELITY, FIDELITY_MAX
@@ -94,6 +96,9 @@ def run_search(
         storage=storage, study_name=paths.name, load_if_exists=True,
         directions=["maximize" if m == "max" else "minimize" for m in modes],
     )
+    with warnings.catch_warnings():  # experimental in Optuna; names the axes of optuna-dashboard and Optuna's plots
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(objectives)
     study.set_user_attr("objectives", objectives)
     study.set_user_attr("reference_point", list(space.reference_point))
     study.set_user_attr("experiment", space.experiment)
@@ -115,7 +120,7 @@ def run_search(
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     exp_path = f"{paths.ray_storage.rstrip('/')}/{paths.name}"
     if resume and tune.Tuner.can_restore(exp_path):
-        print(f"[raysearch.tune] resuming {exp_path}", flush=True)
+        print(f"[raysearch.tune] resuming {redact(exp_path)}", flush=True)
         tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True,
                                    resume_errored=False, restart_errored=False)
     else:
@@ -173,7 +178,7 @@ def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str
     (``raysearch.redact``): a ``user:password@`` in a URL never reaches these files."""
     from dataclasses import replace
 
-    from raysearch.redact import redact, redact_obj
+    from raysearch.redact import redact_obj
 
     def clean(points: list) -> list:
         return [replace(p, params=redact_obj(p.params), extra=redact_obj(p.extra)) for p in points]

@@ -28,7 +28,7 @@ SAMPLERS = ("nsga2", "tpe", "gp", "random")
 #: Parameter types in a space file.
 PARAM_TYPES = ("float", "int", "categorical")
 #: What one can override from the command line.
-OVERRIDABLE = ("num_samples", "max_concurrent", "sampler", "seed", "seed_reruns", "scheduler")
+OVERRIDABLE = ("num_samples", "max_concurrent", "sampler", "seed", "seed_reruns", "scheduler", "resources")
 
 _NONE_HINT = "the string 'None' is not YAML's null: write null (or ~), or a value"
 
@@ -121,9 +121,10 @@ class Objective(_Model):
 
 
 class Resources(_Model):
-    """What one trial asks Ray for: a Ray Train run of ``workers`` workers."""
+    """What one trial asks Ray for: one worker trains in the trial's own process (holding its CPUs and
+    GPUs); several make the trial a Ray Train run of ``workers`` DDP workers."""
 
-    workers: int = Field(default=1, ge=1, description="Ray Train workers per trial")
+    workers: int = Field(default=1, ge=1, description="workers per trial (1: in the trial's process; more: Ray Train DDP)")
     cpus_per_worker: float = Field(default=1.0, ge=0, description="CPUs per worker")
     gpus_per_worker: float = Field(
         default=0.0, ge=0, description="GPUs per worker (fractions allowed)"

@@ -2,10 +2,12 @@
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -13,15 +15,24 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 def test_two_node_search_spans_both_nodes(tiny_backbone, tmp_path):
-    env = {**os.environ, "OUT": str(tmp_path / "out"), "RAY_TMP": f"/tmp/rs2n-{os.getpid()}",
+    ray_tmp = f"/tmp/rs2n-{os.getpid()}"  # short: Ray's socket paths have a length limit
+    env = {**os.environ, "OUT": str(tmp_path / "out"), "RAY_TMP": ray_tmp,
            "PYTHON": sys.executable, "RAY_BIN": str(Path(sys.executable).parent / "ray"),
            "HF_HUB_OFFLINE": "1", "GCS_PORT": "6391", "DASH_PORT": "8267",
            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     env.pop("RAY_ADDRESS", None)
-    p = subprocess.run(["bash", "cluster/local-two-node.sh", "--smoke-test", "--communities", "Chile", "Mexico",
-                        "--backbone", tiny_backbone, "--num-samples", "2",
-                        "--storage", f"file://{tmp_path}/ray-results"],  # a URI: G and the summary go through it
-                       cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+    try:
+        p = subprocess.run(["bash", "cluster/local-two-node.sh", "--smoke-test", "--communities", "Chile", "Mexico",
+                            "--backbone", tiny_backbone, "--num-samples", "2",
+                            "--storage", f"file://{tmp_path}/ray-results"],  # a URI: G and the summary go through it
+                           cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+        # the script stopped its own two nodes (and only those: it never runs `ray stop`)
+        left = [q.pid for q in psutil.process_iter(["cmdline"])
+                if any(ray_tmp in part for part in q.info["cmdline"] or [])]
+    finally:
+        for d in (ray_tmp, f"{ray_tmp}-w"):
+            shutil.rmtree(d, ignore_errors=True)
+    assert not left, f"Ray processes of the two nodes still running: {left}"
     out = p.stdout + p.stderr
     assert p.returncode == 0, out[-4000:]
     assert re.search(r"front: \d+ Pareto trials of 2", out), out[-2000:]

@@ -90,9 +90,9 @@ def test_scpo_defaults_are_the_cheap_ones():
         "global_share",
         "lr",
     }
-    assert space.resources.model_dump() == {
-        "workers": 2,
-        "cpus_per_worker": 1.0,
+    assert space.resources.model_dump() == {  # one worker on both cores: trains in the trial's process
+        "workers": 1,
+        "cpus_per_worker": 2.0,
         "gpus_per_worker": 0.0,
     }
 

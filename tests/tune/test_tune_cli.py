@@ -50,6 +50,7 @@ def test_kill_driver_and_resume(tiny_backbone, tmp_path):
         assert p.poll() is None, p.stdout.read()[-3000:] if p.stdout else ""
     os.killpg(p.pid, signal.SIGKILL)  # the driver and everything it started
     p.wait()
+    killed_at = time.time()
     done_before = {t.user_attrs["tune_trial_id"] for t in _complete(journal, "kill")}
     assert 1 <= len(done_before) < 3
     time.sleep(3)
@@ -57,6 +58,7 @@ def test_kill_driver_and_resume(tiny_backbone, tmp_path):
     out, _ = r.communicate(timeout=900)
     assert r.returncode == 0, out[-3000:]
     study = optuna.load_study(study_name="kill", storage=open_storage(str(journal)))
+    assert study.metric_names == ["val/mean_acc", "val/worst3_acc"]  # what optuna-dashboard shows on the axes
     trials = study.get_trials()
     assert not [t for t in trials if t.state == optuna.trial.TrialState.RUNNING]
     counted = [t for t in trials if t.user_attrs.get("failure") != INTERRUPTED]  # lost asks are not trials
@@ -64,12 +66,14 @@ def test_kill_driver_and_resume(tiny_backbone, tmp_path):
     assert len(counted) == 3, [(t.number, t.state, t.user_attrs) for t in trials]  # the budget, no more
     assert len(set(ids)) == 3 and done_before <= set(ids)
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL) for t in counted)
-    # the trials finished before the kill were not trained again: a replayed trial re-reports its
-    # final checkpoint (Ray copies it), so every copy carries the one training's save time
+    # the trials finished before the kill were not trained again: every checkpoint they have was saved
+    # before the kill (a one-worker trial keeps its own under ray/<run>/checkpoints/<trial>/; a Ray Train
+    # trial's are Ray's, and a replayed one re-reports its final checkpoint, a copy with the same save time)
+    ray_dir = tmp_path / "kill" / "ray"
     for tid in done_before:
-        ckpts = [c for c in (tmp_path / "kill" / "ray" / f"train-{tid}").glob("checkpoint_*") if c.is_dir()]
-        saved = {json.loads((c / "meta.json").read_text())["saved_at"] for c in ckpts}
-        assert len(ckpts) >= 1 and len(saved) == 1, (tid, ckpts, saved)
+        metas = [*ray_dir.glob(f"kill/checkpoints/{tid}/epoch-*/meta.json"), *ray_dir.glob(f"train-{tid}/checkpoint_*/meta.json")]
+        saved = [json.loads(m.read_text())["saved_at"] for m in metas]
+        assert saved and max(saved) < killed_at, (tid, metas, saved, killed_at)
 
 
 def _fails(argv, capsys, match):
@@ -89,6 +93,7 @@ def test_bad_flags(tmp_path, capsys):
     assert "unrecognized arguments: --num-sample" in capsys.readouterr().err
     _fails(["scpo", "--out", str(tmp_path), "--resume"], capsys, "no run 'scpo'")
     _fails(["nope", "--out", str(tmp_path)], capsys, "nope")
+    _fails(["scpo", "--out", str(tmp_path), "--workers", "0"], capsys, "resources.workers: Input should be greater than or equal to 1")
 
 
 def test_bad_space_file(tmp_path, capsys):

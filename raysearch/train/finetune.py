@@ -9,6 +9,7 @@ A method adds its data, batch loss and evaluation.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,7 +96,7 @@ class FineTuneSession(Session):
         batch = {k: v.to(self.device) for k, v in self.cache.batch(ids).items()}
         bf16 = self.device.type == "cuda" or self.cfg.precision == "bf16" or (
             self.cfg.precision == "auto" and cpu_has_bf16())
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16), _attention_kernel(self.device):
             r = model(**batch).logits.squeeze(-1)
         return r if r.dtype == torch.float64 else r.float()
 
@@ -107,6 +108,17 @@ class FineTuneSession(Session):
         save_reward_model(self.model, self.tok, folder / MODEL_DIR)
         m = unwrap(self.model)
         return {"module": m.state_dict() if hasattr(m, "peft_config") else None}  # else: model/ holds it
+
+
+def _attention_kernel(device: torch.device) -> Any:
+    """While training on CPU, attention on the math path: with dropout off, SDPA picks its CPU flash
+    kernel, whose backward took 32% of a bf16 step at MiniLM's shapes; the math path trains 11% (fp32)
+    to 21% (bf16) faster there (docs/BENCHMARKS.md, section 1). Elsewhere SDPA chooses."""
+    if device.type != "cpu" or not torch.is_grad_enabled():
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel(SDPBackend.MATH)
 
 
 def cpu_has_bf16() -> bool:

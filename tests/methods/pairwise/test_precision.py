@@ -82,3 +82,14 @@ def test_the_optimizer_is_fused_adamw_on_cpu(tiny_backbone, tiny_pairs):
     s.optimizer.step()
     after = [p.detach() for p in s.model.parameters() if p.requires_grad]
     assert all(not torch.equal(a, b) for a, b in zip(before, after, strict=True) if a.numel() > 1)
+
+
+def test_training_attention_on_cpu_takes_the_math_path():
+    from raysearch.train.finetune import _attention_kernel
+
+    q = torch.randn(2, 2, 8, 4, requires_grad=True)
+    out = torch.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert "Flash" in type(out.grad_fn).__name__  # SDPA's own choice on CPU without dropout
+    with _attention_kernel(torch.device("cpu")):
+        out = torch.nn.functional.scaled_dot_product_attention(q, q, q)
+    assert "Flash" not in type(out.grad_fn).__name__  # the math path: matmul, softmax, matmul

@@ -23,7 +23,8 @@ Contenders (those whose option or package is missing are skipped, with a line sa
 - ``ours-dedup``: the same with "score each distinct text once per step" and prompt-grouped
   batches (``PairwiseConfig.dedup`` / ``group_by_prompt``, when the config has them);
 - ``ours-fast``: ``ours-dedup`` plus bf16 autocast on CPU (``precision='bf16'``, when the config has it);
-- ``ours-nodrop``: ``ours-fast`` with dropout off (``dropout=False``, TRL's own default).
+- ``ours-nodrop``: ``ours-fast`` with dropout off (``dropout=False``, TRL's own default);
+- ``ours-bucket``: ``ours-nodrop`` with each forward pass cut into 2 by text length (``length_buckets=2``).
 
 Every ``ours`` variant uses the runner's optimizer: fused AdamW where torch has it (the plain loop
 keeps ``torch.optim.AdamW``'s default implementation).
@@ -95,7 +96,7 @@ from raysearch.models.text import TokenCache  # noqa: E402
 from raysearch.train.runner import run as runner_run  # noqa: E402
 
 REFERENCES = ("plain", "trl-matched", "trl-defaults")
-ALL_CONTENDERS = ("plain", "trl-matched", "trl-defaults", "ours", "ours-dedup", "ours-fast", "ours-nodrop")
+ALL_CONTENDERS = ("plain", "trl-matched", "trl-defaults", "ours", "ours-dedup", "ours-fast", "ours-nodrop", "ours-bucket")
 LR, WEIGHT_DECAY, WARMUP, CLIP = 2e-4, 0.01, 0.1, 1.0  # the pairwise BT defaults (PairwiseConfig, FineTuneConfig)
 
 
@@ -276,23 +277,27 @@ def ours_options(variant: str) -> dict[str, Any] | None:
     """The PairwiseConfig options of a variant of our loop, or None where this checkout lacks them."""
     names = config_fields()
     opts: dict[str, Any] = {}
-    dedup = variant in ("ours-dedup", "ours-fast", "ours-nodrop")
+    dedup = variant in ("ours-dedup", "ours-fast", "ours-nodrop", "ours-bucket")
     if "dedup" in names:
         opts["dedup"] = dedup
     elif dedup:
         return None
     if "group_by_prompt" in names:
         opts["group_by_prompt"] = dedup
-    if variant in ("ours-fast", "ours-nodrop"):
+    if variant in ("ours-fast", "ours-nodrop", "ours-bucket"):
         if "precision" not in names:
             return None
         opts["precision"] = "bf16"
     elif "precision" in names:
         opts["precision"] = "fp32"
     if "dropout" in names:
-        opts["dropout"] = variant != "ours-nodrop"  # the model's dropout, like the plain loop and trl-matched
-    elif variant == "ours-nodrop":
+        opts["dropout"] = variant not in ("ours-nodrop", "ours-bucket")  # else the model's, like plain and trl-matched
+    elif variant in ("ours-nodrop", "ours-bucket"):
         return None
+    if variant == "ours-bucket":
+        if "length_buckets" not in names:
+            return None
+        opts["length_buckets"] = 2
     return opts
 
 
@@ -564,7 +569,7 @@ def matmul_peaks(device: torch.device) -> dict[str, float]:
 def compute_dtype(name: str, device: torch.device, trl_bf16: bool | None) -> str:
     if device.type == "cuda":
         return "bf16"
-    if name in ("ours-fast", "ours-nodrop") or (name == "trl-defaults" and trl_bf16):
+    if name in ("ours-fast", "ours-nodrop", "ours-bucket") or (name == "trl-defaults" and trl_bf16):
         return "bf16"
     return "fp32"
 

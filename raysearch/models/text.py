@@ -43,6 +43,10 @@ class TokenCache:
                 self._types.append(list(types[i]) if types is not None else None)
         return [self._index[k] for k in keys]
 
+    def length(self, i: int) -> int:
+        """Tokens of text ``i`` (after truncation)."""
+        return len(self._ids[i])
+
     def batch(self, ids: Sequence[int]) -> dict[str, torch.Tensor]:
         """Right-padded tensors (``input_ids``, ``attention_mask``[, ``token_type_ids``]) for ``ids``."""
         seqs = [self._ids[i] for i in ids]

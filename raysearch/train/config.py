@@ -134,6 +134,9 @@ class FineTuneConfig(BaseConfig):
     precision: Literal["fp32", "bf16", "auto"] = option(
         "fp32", "training forward pass: fp32, bf16 autocast, or auto (bf16 where the CPU has native bf16 "
                 "matrix multiplies, else fp32); CUDA always uses bf16")
+    length_buckets: int = option(
+        1, "split each training forward pass into this many passes over texts of similar length, each padded "
+           "to its own longest text (less padding; one process only, ignored under DDP); 1: one pass", ge=1)
     dropout: bool = option(True, "the backbone's dropout while training (off: every dropout p = 0, TRL's RewardTrainer default)")
 
 

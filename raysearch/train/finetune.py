@@ -90,6 +90,20 @@ class FineTuneSession(Session):
         return batch[lo : lo + len(range(rank, len(batch), self.size))]
 
     def forward(self, model: torch.nn.Module, ids: list[int]) -> torch.Tensor:
+        """Rewards ``[len(ids)]`` of cached texts (:meth:`forward_padded`); with ``length_buckets`` k > 1 in
+        one process, the texts sorted by length and cut into k passes, each padded to its own longest
+        text, their rewards put back in the order of ``ids`` (the same values, less padding)."""
+        k = self.cfg.length_buckets
+        if k <= 1 or self.size > 1 or len(ids) < 2 * k:
+            return self.forward_padded(model, ids)
+        order = sorted(range(len(ids)), key=lambda i: self.cache.length(ids[i]))
+        cuts = [round(j * len(ids) / k) for j in range(k + 1)]
+        parts = [self.forward_padded(model, [ids[i] for i in order[a:b]]) for a, b in zip(cuts, cuts[1:], strict=False)]
+        back = torch.empty(len(ids), dtype=torch.long)
+        back[torch.tensor(order)] = torch.arange(len(ids))
+        return torch.cat(parts).index_select(0, back.to(parts[0].device))
+
+    def forward_padded(self, model: torch.nn.Module, ids: list[int]) -> torch.Tensor:
         """Rewards ``[len(ids)]`` of cached texts under ``model``, as float32 (float64 from a float64
         model): bf16 autocast on CUDA, on any device with ``precision="bf16"``, and with ``"auto"`` on a
         CPU with native bf16 (:func:`cpu_has_bf16`)."""

@@ -20,7 +20,8 @@ def _session(backbone: str, pairs, **kw) -> PairwiseSession:
 
 
 def test_bf16_autocasts_the_training_forward_on_cpu(tiny_backbone, tiny_pairs):
-    assert PairwiseConfig().precision == "auto" and PairwiseConfig().dropout is False  # the pairwise defaults
+    default = PairwiseConfig()
+    assert (default.precision, default.dropout, default.length_buckets) == ("auto", False, 2)  # the pairwise defaults
     s = _session(tiny_backbone, tiny_pairs)
     s.model.eval()
     ids = list(range(10))
@@ -93,3 +94,23 @@ def test_training_attention_on_cpu_takes_the_math_path():
     with _attention_kernel(torch.device("cpu")):
         out = torch.nn.functional.scaled_dot_product_attention(q, q, q)
     assert "Flash" not in type(out.grad_fn).__name__  # the math path: matmul, softmax, matmul
+
+
+def test_length_buckets_give_the_same_rewards_loss_and_gradients(tiny_backbone, pairs_factory):
+    pairs = pairs_factory(n_questions=12)
+    one, two = _session(tiny_backbone, pairs, length_buckets=1), _session(tiny_backbone, pairs, length_buckets=3)
+    ids = list(range(0, 40, 3))
+    lengths = [one.cache.length(i) for i in range(40)]
+    assert len(set(lengths)) > 1  # texts of several lengths: the buckets differ from one padded pass
+    for s in (one, two):
+        s.model.eval()
+    torch.testing.assert_close(two.forward(two.model, ids), one.forward(one.model, ids), rtol=1e-5, atol=1e-5)
+    grads = []
+    for s in (one, two):
+        s.model.zero_grad()
+        loss, _ = s.loss(s.model, list(range(16)), step=0)
+        loss.backward()
+        grads.append((loss.detach(), [p.grad.clone() for p in s.model.parameters() if p.requires_grad]))
+    torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)

@@ -159,7 +159,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per config field (``n_tokens`` -> ``--n-tokens``), help and default from it."""
     for f in dataclasses.fields(SoftPromptConfig):
         flag = "--" + f.name.replace("_", "-")
-        kwargs: dict[str, Any] = {"help": f.metadata["help"], "dest": f.name}
+        kwargs: dict[str, Any] = {"help": f.metadata["help"].replace("%", "%%"), "dest": f.name}  # argparse formats help with %
         if f.type in ("bool", bool):
             kwargs["action"] = "store_true"
         else:

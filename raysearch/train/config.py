@@ -158,7 +158,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type[BaseConfig]) -> 
             continue
         parser.add_argument(
             "--" + f.name.replace("_", "-"), dest=f.name, default=argparse.SUPPRESS,
-            help=f"{f.metadata['help']} (default: {f.default})", **_flag_kwargs(hints[f.name]),
+            help=f"{f.metadata['help']} (default: {f.default})".replace("%", "%%"), **_flag_kwargs(hints[f.name]),
         )
 
 

@@ -10,6 +10,7 @@ A method adds its data, batch loss and evaluation.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,9 +136,10 @@ def _attention_kernel(device: torch.device) -> Any:
     return sdpa_kernel(SDPBackend.MATH)
 
 
+@functools.cache
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bf16 matrices natively (AVX-512 BF16 or AMX, via oneDNN); without it
-    bf16 autocast is emulated and slower than fp32."""
+    bf16 autocast is emulated and slower than fp32. Asked once per process (every forward pass reads it)."""
     try:
         return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):

@@ -56,10 +56,9 @@ def upload(local: str | Path, uri: str) -> str:
 def localize(cfg: Any) -> Any:
     """``cfg`` with its starting and reference models on local disk (G may sit in cloud storage on a
     multi-node cluster); the one download serves both when they are the same model."""
-    if getattr(cfg, "init_from", None) is not None or getattr(cfg, "reference", None) is not None:
-        same = getattr(cfg, "reference", None) == getattr(cfg, "init_from", None)
-        if hasattr(cfg, "init_from"):
-            cfg.init_from = local_copy(cfg.init_from)
+    if hasattr(cfg, "init_from"):
+        same = getattr(cfg, "reference", None) == cfg.init_from
+        cfg.init_from = local_copy(cfg.init_from)
         if hasattr(cfg, "reference"):
             cfg.reference = cfg.init_from if same else local_copy(cfg.reference)
     return cfg
@@ -217,40 +216,53 @@ class CheckpointStore:
         return dst if "://" not in self.root else f"{self.root.split('://', 1)[0]}://{dst}"
 
     def latest(self, *, into: Path) -> str | None:
-        """A local copy of the latest complete checkpoint, or None when there is none."""
+        """A local copy (``into/epoch-N``, the stored name, so saving it again replaces it) of the latest
+        complete checkpoint, or None when there is none."""
         import pyarrow.fs
 
         done = self._complete()
         if not done:
             return None
-        pyarrow.fs.copy_files(done[-1], str(into), source_filesystem=self.fs)
-        return str(into)
+        local = into / done[-1].rsplit("/", 1)[-1]
+        pyarrow.fs.copy_files(done[-1], str(local), source_filesystem=self.fs)
+        return str(local)
 
 
-def _run_task(method: Any, config: dict[str, Any], data: Any, threads: float, store_root: str) -> dict[str, Any]:
-    """The body of a one-worker run (a Ray task): the runner, each epoch's checkpoint kept in ``store_root``;
-    a retried task resumes from the last one."""
-    import ray  # --- Ray ---
+def run_stored(method: Any, cfg: Any, data: Any, *, threads: float, store_root: str, device: Any = None,
+               report: Any = None) -> tuple[LoopResult, str, int]:
+    """The runner in this process with each epoch's checkpoint kept in a :class:`CheckpointStore` at
+    ``store_root``, resuming from the latest complete one there (a retried task, a restarted trial).
+    ``report(metrics, stored_path_or_None)`` sees every report. Returns the result, the last stored
+    checkpoint and the epoch it resumed at (0: from the start)."""
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
-    cfg = localize(method.config_cls.from_dict(config))
     store = CheckpointStore(store_root)
     workdir = tempfile.mkdtemp(prefix="raysearch-ckpt-")
     last: dict[str, str] = {}
 
-    def report(metrics: dict[str, Any], ckpt_dir: str | None) -> None:
+    def stored(metrics: dict[str, Any], ckpt_dir: str | None) -> None:
         if ckpt_dir:
             last["path"] = store.save(ckpt_dir)
+        if report is not None:
+            report(metrics, last["path"] if ckpt_dir else None)
 
     try:
         resume = store.latest(into=Path(workdir) / "resume")
         at = read_meta(resume)["epoch"] if resume else 0
-        res = run(method, cfg, data, reporter=report, resume_from=resume, workdir=workdir)
+        res = run(method, localize(cfg), data, device=device, reporter=stored, resume_from=resume, workdir=workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return res, last["path"], at
+
+
+def _run_task(method: Any, config: dict[str, Any], data: Any, threads: float, store_root: str) -> dict[str, Any]:
+    """The body of a one-worker run (a Ray task): :func:`run_stored`."""
+    import ray  # --- Ray ---
+
+    res, path, at = run_stored(method, method.config_cls.from_dict(config), data, threads=threads, store_root=store_root)
     flat = {**res.flat, "ray/nodes": ray.get_runtime_context().get_node_id()}
-    return {"flat": flat, "metrics": {s: m.to_dict() for s, m in res.metrics.items()}, "checkpoint": last["path"],
+    return {"flat": flat, "metrics": {s: m.to_dict() for s, m in res.metrics.items()}, "checkpoint": path,
             "resumed_at_epoch": at}
 
 

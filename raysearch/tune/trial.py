@@ -10,9 +10,6 @@ early-stopping scheduler decides on), each epoch with the path of its checkpoint
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from raysearch.methods.registry import config_from_dict, get
@@ -56,29 +53,21 @@ def run_trial(params: dict[str, Any], *, base: dict[str, Any], data: Any, resour
 
 
 def _run_in_process(cfg: Any, data: Any, resources: dict[str, Any]) -> None:
-    """Train in this Tune trial process. Each epoch's checkpoint goes to ``<storage>/<experiment>/
-    checkpoints/<trial>/epoch-N`` (the previous one is then deleted); a trial restarted after the driver
-    died resumes from the last complete one."""
+    """Train in this Tune trial process (``raysearch.train.ray_train.run_stored``). Each epoch's checkpoint
+    goes to ``<storage>/<experiment>/checkpoints/<trial>/epoch-N`` (the previous one is then deleted); a
+    trial restarted after the driver died resumes from the last complete one."""
     import ray  # --- Ray ---
     import ray.tune  # --- Ray ---
     import torch
 
-    from raysearch.train.ray_train import CheckpointStore, localize
-    from raysearch.train.runner import run
+    from raysearch.train.ray_train import run_stored
 
-    torch.set_num_threads(max(1, int(resources["cpus_per_worker"])))
     ctx = ray.tune.get_context()
-    store = CheckpointStore(f"{resources['storage_path'].rstrip('/')}/{ctx.get_experiment_name()}/checkpoints/{ctx.get_trial_id()}")
-    workdir = tempfile.mkdtemp(prefix="raysearch-trial-")
     node = ray.get_runtime_context().get_node_id()
     device = torch.device("cuda" if resources["gpus_per_worker"] > 0 and torch.cuda.is_available() else "cpu")
 
-    def report(metrics: dict[str, Any], ckpt_dir: str | None) -> None:
-        extra = {CHECKPOINT_PATH: store.save(ckpt_dir)} if ckpt_dir else {}
-        ray.tune.report({**metrics, "ray/nodes": node, **extra})  # --- Ray ---
+    def report(metrics: dict[str, Any], stored: str | None) -> None:
+        ray.tune.report({**metrics, "ray/nodes": node, **({CHECKPOINT_PATH: stored} if stored else {})})  # --- Ray ---
 
-    try:
-        run(get(cfg.objective), localize(cfg), data, device=device, reporter=report,
-            resume_from=store.latest(into=Path(workdir) / "resume"), workdir=workdir)
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    run_stored(get(cfg.objective), cfg, data, threads=resources["cpus_per_worker"], device=device, report=report,
+               store_root=f"{resources['storage_path'].rstrip('/')}/{ctx.get_experiment_name()}/checkpoints/{ctx.get_trial_id()}")

@@ -45,3 +45,22 @@ def hypervolume_2d(
             area += (r[0] - x) * (best_y - y)
             best_y = y
     return float(area)
+
+
+def hypervolume_history(
+    values: np.ndarray | Sequence[Sequence[float]],
+    *,
+    reference_point: Sequence[float],
+    modes: Sequence[str],
+) -> np.ndarray:
+    """``out[k]``: the hypervolume of the first ``k + 1`` rows of ``values`` [N, 2] (in their order).
+
+    A row with a non-finite value (a failed trial, or one stopped early whose values do not count)
+    adds nothing, so its entry repeats the one before. Non-decreasing; the last entry equals
+    ``hypervolume_2d`` of all rows.
+    """
+    v = check_values(values)
+    out = np.zeros(len(v))
+    for k in range(len(v)):
+        out[k] = hypervolume_2d(v[: k + 1], reference_point=reference_point, modes=modes)
+    return out

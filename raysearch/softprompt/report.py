@@ -4,16 +4,20 @@ In sample mode the numbers are the fresh-draw re-scoring (``raysearch.softprompt
 with 95% intervals and paired differences; the search-time losses are shown apart, labelled.
 
 Compute first, then render: ``build_report`` returns plain data; the Markdown table, the JSON
-file and the convergence plot are drawn from it.
+file, the convergence plot and the dimensions chart (``dimension_chart`` -> ``plot_dimensions``)
+are drawn from it.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from raysearch.io import atomic_write_bytes
 
 ROWS = ("naive", "persona", "optimized")
 
@@ -182,15 +186,84 @@ def plot_convergence(report: dict[str, Any], path: Path) -> Path:
     return path
 
 
+#: colours of the three prompts in the dimensions chart (the target is black)
+_PROMPT_COLORS = {"naive": "0.65", "persona": "tab:orange", "optimized": "tab:blue"}
+
+
+def dimension_chart(report: dict[str, Any]) -> dict[str, Any]:
+    """What ``plot_dimensions`` draws, as plain data: per dimension the target and each prompt's index.
+
+    ``{"dimensions", "target" (None where the country has no score), "prompts": {name: {"value", "low",
+    "high"}}, "interval", "l1"}``. In sample mode ``low``/``high`` are the 95% bootstrap interval over the
+    fresh draws (the table's); in expected mode the answers are deterministic and there is no interval
+    (``low``/``high`` None).
+    """
+    dims = [row["dimension"] for row in report["table"]]
+    fresh = report.get("fresh")
+    prompts: dict[str, dict[str, Any]] = {}
+    for name in ROWS:
+        value = [float(row[name]) for row in report["table"]]
+        low = high = None
+        if fresh is not None:
+            iv = fresh["prompts"][name]["indices_interval"]
+            low, high = [float(iv[d]["low"]) for d in dims], [float(iv[d]["high"]) for d in dims]
+        prompts[name] = {"value": value, "low": low, "high": high}
+    interval = (f"mean of {fresh['draws']} fresh draws, whiskers: 95% bootstrap interval over draws"
+                if fresh is not None else "expected answers (deterministic): no interval")
+    return {"dimensions": dims, "target": [row["target"] for row in report["table"]], "prompts": prompts,
+            "interval": interval, "l1": dict(report["l1"])}
+
+
+def plot_dimensions(report: dict[str, Any], path: Path) -> Path:
+    """The six cultural dimensions as a PNG: per dimension a bar for naive, persona and optimized, the target a line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    chart = dimension_chart(report)
+    fig = Figure(figsize=(8.0, 4.6), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = np.arange(len(chart["dimensions"]), dtype=float)
+    width = 0.26
+    for k, name in enumerate(ROWS):
+        p = chart["prompts"][name]
+        v = np.asarray(p["value"])
+        err = None if p["low"] is None else np.vstack([v - np.asarray(p["low"]), np.asarray(p["high"]) - v])
+        ax.bar(x + (k - 1) * width, v, width * 0.92, yerr=err, capsize=2.5, color=_PROMPT_COLORS[name],
+               edgecolor="black", lw=0.4, error_kw={"elinewidth": 0.9}, zorder=2,
+               label=f"{name} (L1 {chart['l1'][name]:.1f})")
+    labelled = False
+    for i, t in enumerate(chart["target"]):
+        if t is not None:
+            ax.hlines(t, i - 1.6 * width, i + 1.6 * width, color="black", lw=2.2, zorder=3,
+                      label="_" if labelled else "Hofstede target")
+            labelled = True
+    ax.set_xticks(x)
+    ax.set_xticklabels(chart["dimensions"])
+    ax.set_ylabel("VSM 2013 index")
+    ax.grid(True, axis="y", color="0.92", zorder=0)
+    ax.legend(fontsize=8, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.08), frameon=False)
+    cfg = report.get("config", {})
+    ax.set_title(f"{report['country']}: six cultural dimensions, target vs LM ({cfg.get('model', 'LM')}, "
+                 f"{report['evaluations']} evaluations)\n"
+                 f"bars: {chart['interval']}", fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def write_report(report: dict[str, Any], folder: Path) -> dict[str, Path]:
-    """report.json, report.md and convergence.png in ``folder``."""
+    """report.json, report.md, convergence.png and dimensions.png in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
         "json": folder / "report.json",
         "markdown": folder / "report.md",
         "plot": folder / "convergence.png",
+        "dimensions": folder / "dimensions.png",
     }
     paths["json"].write_text(json.dumps(report, indent=2, default=str) + "\n")
     paths["markdown"].write_text(markdown(report))
     plot_convergence(report, paths["plot"])
+    plot_dimensions(report, paths["dimensions"])
     return paths

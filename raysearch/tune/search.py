@@ -204,10 +204,15 @@ def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str
                              sections=confirmation_markdown(confirmation) if confirmation is not None else (),
                              rungs=read_rungs(paths.optuna_storage, paths.name))
     (root / "report.md").write_text(report)
+    from raysearch.tune.plots import write_plots  # hypervolume.png, communities.png, Optuna's HTML plots
+
+    write_plots(front, root, storage=paths.optuna_storage, study_name=paths.name,
+                confirm=confirmation.to_dict() if confirmation is not None else None)
     if "://" in paths.ray_storage:  # nothing should live only on the head node of a cluster
         from raysearch.train.ray_train import upload
 
-        for f in ("trials.csv", "pareto.csv", "pareto.json", "pareto.png", "report.md", "baselines.json", "confirm.json"):
+        for f in ("trials.csv", "pareto.csv", "pareto.json", "pareto.png", "report.md", "baselines.json", "confirm.json",
+                  "hypervolume.png", "communities.png", "pareto.html", "hypervolume.html"):
             if not (root / f).exists():
                 continue
             upload(root / f, f"{paths.ray_storage.rstrip('/')}/{paths.name}/summary/{f}")

@@ -76,7 +76,7 @@ def test_end_to_end_tiny_run_and_resume_guard(capsys, tiny_lm_dir: Path, tmp_pat
     assert [r["dimension"] for r in report["table"]] == ["PDI", "IDV", "MAS", "UAI", "LTO", "IVR"]
     assert report["evaluations"] == 8 and len(report["history"]) == 8
     assert report["l1"]["optimized"] <= min(report["history"]) + 1e-3
-    for name in ("report.md", "convergence.png", "adapter/adapter_config.json", "checkpoint.pkl"):
+    for name in ("report.md", "convergence.png", "dimensions.png", "adapter/adapter_config.json", "checkpoint.pkl"):
         assert (out / name).exists(), name
     assert set(report["goqa"]["mean_js_distance"]) == {"naive", "persona", "optimized"}
     assert report["goqa"]["questions"] == 3

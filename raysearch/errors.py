@@ -36,3 +36,44 @@ def run_cli(main: Callable[[list[str] | None], int | None], argv: list[str] | No
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        failure = run_failure(exc)
+        if failure is None:
+            raise
+        if os.environ.get("RAYSEARCH_DEBUG"):
+            traceback.print_exc()
+        print(f"error: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+EXIT_FAILED = 1
+_DIVERGED = "FloatingPointError: "
+
+
+def run_failure(exc: BaseException) -> str | None:
+    """One line for a run that failed for a reason a user can act on, else None (a bug: keep the traceback).
+
+    - training diverged (the runner's ``FloatingPointError``, also when Ray Train or a Ray task wraps it);
+    - the disk is full (``OSError`` ENOSPC) or not writable, naming the file.
+    """
+    import errno
+
+    seen: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    for e in seen:
+        if isinstance(e, FloatingPointError):
+            return f"training diverged: {str(e).splitlines()[0]}; try a lower --lr or --weight-decay"
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+            where = f" writing {e.filename}" if e.filename else ""
+            return f"{e.strerror or 'cannot write'}{where}; nothing written there is presented as complete (free space and rerun with --resume where the command has it)"
+    text = str(exc)  # a Ray error carries the worker's traceback as text
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith(_DIVERGED):
+            return f"training diverged: {line[len(_DIVERGED):]}; try a lower --lr or --weight-decay"
+        if line.startswith("OSError: [Errno 28]"):
+            return f"{line[len('OSError: '):]}; nothing written there is presented as complete"
+    return None

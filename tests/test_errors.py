@@ -45,3 +45,31 @@ def test_success_and_interrupt():
     assert run_cli(lambda argv: None, []) == 0
     assert run_cli(lambda argv: 3, []) == 3
     assert run_cli(_raise(KeyboardInterrupt()), []) == 130
+
+
+def test_a_run_failure_a_user_can_act_on_is_one_line_and_exit_1(capsys):
+    import errno
+
+    from raysearch.errors import run_cli, run_failure
+
+    def diverged(argv):
+        try:
+            raise FloatingPointError("non-finite loss nan at epoch 1 step 3 (the run diverged)")
+        except FloatingPointError as e:
+            raise RuntimeError("Training failed due to worker errors") from e
+
+    assert run_cli(diverged, []) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: training diverged: non-finite loss nan at epoch 1 step 3 (the run diverged); "
+                   "try a lower --lr or --weight-decay"]
+    # a Ray error carries the worker's traceback only as text
+    ray_text = RuntimeError("ray::_run_task()\n  File \"runner.py\", line 9\nFloatingPointError: non-finite weights after epoch 2")
+    assert run_failure(ray_text) == "training diverged: non-finite weights after epoch 2; try a lower --lr or --weight-decay"
+    full = OSError(errno.ENOSPC, "No space left on device", "/runs/x/model.safetensors")
+    assert run_failure(full).startswith("No space left on device writing /runs/x/model.safetensors")
+
+    def bug(argv):
+        raise KeyError("a bug keeps its traceback")
+
+    with pytest.raises(KeyError):
+        run_cli(bug, [])

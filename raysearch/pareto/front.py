@@ -58,8 +58,9 @@ class ParetoFront:
 
     ``points`` are the non-dominated trials and ``dominated`` the rest of the finished ones,
     both sorted by the first objective (ascending); ``failed`` holds the ids of trials that
-    failed or reported a non-finite value. ``hypervolume`` is measured against
-    ``reference_point`` (see :func:`raysearch.pareto.hypervolume_2d`).
+    failed or reported a non-finite value, and ``failures`` the reason of each failed one where known
+    (its error's last line). ``hypervolume`` is measured against ``reference_point`` (see
+    :func:`raysearch.pareto.hypervolume_2d`).
     """
 
     objectives: tuple[str, str]
@@ -69,6 +70,7 @@ class ParetoFront:
     failed: list[str]
     reference_point: tuple[float, float]
     hypervolume: float
+    failures: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_trials(self) -> int:
@@ -84,6 +86,7 @@ class ParetoFront:
             "points": [p.to_dict() for p in self.points],
             "dominated": [p.to_dict() for p in self.dominated],
             "failed": list(self.failed),
+            "failures": dict(self.failures),
         }
 
     @classmethod
@@ -97,6 +100,7 @@ class ParetoFront:
             failed=[str(t) for t in d.get("failed", [])],
             reference_point=(float(ref[0]), float(ref[1])),
             hypervolume=float(d["hypervolume"]),
+            failures={str(k): str(v) for k, v in d.get("failures", {}).items()},
         )
 
     def to_json(self, path: str | os.PathLike[str]) -> Path:
@@ -114,14 +118,16 @@ class ParetoFront:
         """Write one row per trial, atomically: the front only, or (``which="all"``) every trial.
 
         Columns: ``trial_id``, ``status`` (pareto, dominated, failed), the two objectives by
-        name, then ``param.<name>`` and ``extra.<name>`` (nested dicts flattened with dots).
+        name, then ``failure`` (why a failed trial failed), ``param.<name>`` and ``extra.<name>``
+        (nested dicts flattened with dots).
         """
         if which not in ("front", "all"):
             raise UserInputError(f"which={which!r} is invalid; valid: front, all")
         rows: list[dict[str, Any]] = [self._row(p, "pareto") for p in self.points]
         if which == "all":
             rows += [self._row(p, "dominated") for p in self.dominated]
-            rows += [{"trial_id": t, "status": "failed"} for t in self.failed]
+            rows += [{"trial_id": t, "status": "failed", **({"failure": self.failures[t]} if t in self.failures else {})}
+                     for t in self.failed]
         head = ["trial_id", "status", *self.objectives]
         rest = sorted(
             {k for r in rows for k in r} - set(head), key=lambda k: (not k.startswith("param."), k)
@@ -172,10 +178,12 @@ def build_front(
     modes: Sequence[str],
     reference_point: Sequence[float],
     failed: Iterable[str] = (),
+    failures: dict[str, str] | None = None,
 ) -> ParetoFront:
     """Split finished trials into the front and the dominated ones and measure the hypervolume.
 
     A trial with a non-finite value is moved to ``failed`` (it never counts as a number).
+    ``failures``: why a failed trial failed, by trial id.
     """
     modes = check_modes(modes)
     objectives = tuple(objectives)
@@ -203,6 +211,7 @@ def build_front(
         failed=failed_ids,
         reference_point=(ref[0], ref[1]),
         hypervolume=hypervolume_2d(values, reference_point=ref, modes=modes),
+        failures={str(k): str(v) for k, v in (failures or {}).items()},
     )
 
 

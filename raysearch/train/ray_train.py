@@ -171,6 +171,7 @@ def fit_with_ray(
     assert result.checkpoint is not None, "the runner reports a checkpoint every epoch"
     with atomic_dir(out_dir) as tmp:
         result.checkpoint.to_directory(str(tmp))
+    result.checkpoint.filesystem.delete_dir(result.checkpoint.path)  # out_dir holds it now
     ret = getattr(result, "return_value", None) or {}
     return RayTrainResult(flat=dict(result.metrics or {}), metrics=ret.get("metrics", {}), checkpoint=str(out_dir))
 
@@ -214,6 +215,15 @@ class CheckpointStore:
         for old in self._complete()[:-1]:
             self.fs.delete_dir(old)
         return dst if "://" not in self.root else f"{self.root.split('://', 1)[0]}://{dst}"
+
+    def clear(self) -> bool:
+        """Delete the whole store (once its checkpoint has been copied where it is used); whether it existed."""
+        import pyarrow.fs
+
+        if self.fs.get_file_info(self.path).type != pyarrow.fs.FileType.Directory:
+            return False
+        self.fs.delete_dir(self.path)
+        return True
 
     def latest(self, *, into: Path) -> str | None:
         """A local copy (``into/epoch-N``, the stored name, so saving it again replaces it) of the latest
@@ -281,6 +291,7 @@ def _fit_in_task(method: Any, cfg: Any, data: Any, *, name: str, storage_path: s
     store = CheckpointStore(store_root)
     with atomic_dir(out_dir) as tmp:
         pyarrow.fs.copy_files(store.fs_path(ret["checkpoint"]), str(tmp), source_filesystem=store.fs)
+    store.clear()  # the run's model is out_dir now; a second copy in the Ray storage is only disk
     return RayTrainResult(flat=ret["flat"], metrics=ret["metrics"], checkpoint=str(out_dir),
                           resumed_at_epoch=ret["resumed_at_epoch"])
 

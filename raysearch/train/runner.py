@@ -156,8 +156,10 @@ def run(
 
 
 def _check_finite(flat: dict[str, float], where: str) -> None:
-    if not all(math.isfinite(v) for v in flat.values()):
-        raise FloatingPointError(f"non-finite metric at {where}: {flat}")
+    bad = [f"{k}={v}" for k, v in flat.items() if not math.isfinite(v)]
+    if bad:
+        more = f" and {len(bad) - 4} more" if len(bad) > 4 else ""
+        raise FloatingPointError(f"non-finite metrics at {where}: {', '.join(bad[:4])}{more} (the run diverged)")
 
 
 def _interim_reporter(session: Session, cfg: Any, reporter: Reporter, *, rank: int) -> Callable[[int], None]:
@@ -185,6 +187,9 @@ def _train_epoch(session: Session, train_model: torch.nn.Module, params: list[to
     loss = torch.zeros(())
     for step, batch in enumerate(session.batches(epoch)):
         loss, n = session.loss(train_model, batch, epoch * steps + step)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"non-finite loss {value} at epoch {epoch + 1} step {step + 1} (the run diverged)")
         session.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if session.grad_clip is not None:
@@ -193,7 +198,7 @@ def _train_epoch(session: Session, train_model: torch.nn.Module, params: list[to
         if session.scheduler is not None:
             session.scheduler.step()
         seen += n * size
-        running += float(loss.detach())
+        running += value
         if (step + 1) % cfg.log_every == 0 or step + 1 == steps:
             lr = session.optimizer.param_groups[0]["lr"]
             distributed.log(f"epoch {epoch + 1}/{cfg.epochs} step {step + 1}/{steps} "
@@ -206,6 +211,10 @@ def _train_epoch(session: Session, train_model: torch.nn.Module, params: list[to
             interim(done)
             train_model.train()
             t0 += time.perf_counter() - t_eval
+    bad = [name for name, p in session.model.named_parameters() if p.requires_grad and not bool(torch.isfinite(p).all())]
+    if bad:  # metrics of such a model can look finite (every reward tied), so the weights are checked themselves
+        raise FloatingPointError(f"non-finite weights after epoch {epoch + 1} in {len(bad)} tensor(s), e.g. {bad[0]} "
+                                 "(the run diverged)")
     return {"epoch": float(epoch + 1), f"train/{session.unit}_per_s": seen / (time.perf_counter() - t0),
             "train/last_loss": float(loss.detach()), FIDELITY: float((epoch + 1) * steps),
             FIDELITY_MAX: float(cfg.epochs * steps), **session.train_info()}

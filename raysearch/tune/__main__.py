@@ -7,6 +7,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from raysearch.data.goqa_files import STRICT_HELP
 from raysearch.errors import UserInputError, run_cli
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"OUT/NAME/study.journal); set {STORAGE_ENV} instead to keep a password off the command "
                         f"line; a password in the URL is masked in every report and log line")
     p.add_argument("--resume", action="store_true", help="continue the run NAME after the driver died")
+    p.add_argument("--keep-checkpoints", choices=["pareto", "all"], default="pareto",
+                   help="pareto (default): keep the checkpoints of running and Pareto trials only, the Pareto models "
+                        "once in OUT/NAME/pareto/ at the end; all: every trial's last checkpoint in the Ray storage")
     p.add_argument("--data", default="goqa",
                    help="goqa (bundled), prism, a GlobalOpinionQA file (.json, .jsonl, .csv, .parquet), a PRISM folder; "
                         "npbtl also: synthetic")
@@ -71,6 +75,27 @@ def _check_storage_for_cluster(optuna_storage: str) -> None:
             f"--optuna-storage {redact(optuna_storage)!r} is a journal file on one node's disk, but the cluster has "
             f"{len(alive)} nodes; give an RDB URL every node can reach, e.g. postgresql://user@host/db"
         )
+
+
+def _check_gpus(resources: Any, *, local: bool) -> None:
+    """A trial asking for more GPUs than Ray can ever give it would wait forever: refuse it before any trial
+    starts on a local Ray (this machine is all there is); on a cluster say that trials wait for GPU nodes
+    (an autoscaler may add them: ``cluster/*.yaml`` start GPU workers from zero)."""
+    import ray
+
+    workers, per = int(resources.workers), float(resources.gpus_per_worker)
+    have = float(ray.cluster_resources().get("GPU", 0.0))
+    biggest = max((float(n.get("Resources", {}).get("GPU", 0.0)) for n in ray.nodes() if n.get("Alive")), default=0.0)
+    need = workers * per
+    fits = per <= biggest and need <= have  # every worker on some node, all of them at once
+    if per <= 0 or fits:
+        return
+    ask = f"each trial asks for {need:g} GPU(s) ({workers} worker(s) x {per:g})"
+    if local:
+        raise UserInputError(f"{ask}, but this machine's Ray has {have:g} GPU(s); use --gpus-per-worker 0 on a CPU "
+                             "machine, fewer --workers, or join a GPU cluster (RAY_ADDRESS / ray job submit)")
+    print(f"[raysearch.tune] {ask}; the cluster has {have:g} now: trials wait until GPU nodes join "
+          "(an autoscaler adds them; without one, stop and lower --gpus-per-worker)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
     mode = init_ray()
     _check_storage_for_cluster(paths.optuna_storage)
+    _check_gpus(space.resources, local=(mode == "local"))
     paths.root.mkdir(parents=True, exist_ok=True)
     sched = space.scheduler
     stopping = "no early stopping" if sched.kind == "fifo" else \
@@ -137,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[raysearch.tune] Ray: {mode}; {space.num_samples} trials ({space.sampler}, {stopping}), "
           f"{space.max_concurrent} at once; outputs in {paths.root}", flush=True)
     command = "python -m raysearch.tune " + shlex.join(redact_argv(sys.argv[1:] if argv is None else argv))
-    front = run_search(space, data, base, paths, resume=args.resume, reference=reference, command=command)
+    front = run_search(space, data, base, paths, resume=args.resume, reference=reference, command=command,
+                       keep_checkpoints=args.keep_checkpoints)
     o = front.objectives
     print(f"Pareto front: {len(front.points)} of {front.n_trials} trials ({len(front.failed)} failed); "
           f"hypervolume {front.hypervolume:.4f} against {front.reference_point} in ({o[0]}, {o[1]})")

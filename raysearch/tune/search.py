@@ -30,7 +30,15 @@ from raysearch.train.config import BaseConfig
 from raysearch.train.runner import FIDELITY, FIDELITY_MAX
 from raysearch.tune.confirm import Confirmation, confirmation_markdown, write_confirmation
 from raysearch.tune.scheduler import make_scheduler
-from raysearch.tune.study import close_orphans, open_storage, read_front, read_rungs, strict_optuna_search
+from raysearch.tune.study import (
+    close_orphans,
+    error_reason,
+    open_storage,
+    read_front,
+    read_rungs,
+    record_failure,
+    strict_optuna_search,
+)
 
 
 @dataclass
@@ -52,8 +60,9 @@ class SearchPaths:
                    name=name)
 
 
-def _progress_callback(total: int, objectives: list[str]) -> Any:
-    """One line per finished or failed trial instead of Tune's wide status tables."""
+def _progress_callback(total: int, objectives: list[str], paths: SearchPaths) -> Any:
+    """One line per finished or failed trial instead of Tune's wide status tables; a failed trial's line
+    says why (its error's last line), and the reason is stored in the study for ``trials.csv``."""
     from ray import tune  # --- Ray ---
 
     class _Progress(tune.Callback):
@@ -74,18 +83,30 @@ def _progress_callback(total: int, objectives: list[str]) -> Any:
             self._line(trial, f"stopped at step {r[FIDELITY]:g} of {r[FIDELITY_MAX]:g}" if early else "done")
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._line(trial, "FAILED")
+            reason = "unknown error"
+            try:
+                if trial.error_file:
+                    reason = redact(error_reason(Path(trial.error_file).read_text()))
+            except OSError:
+                pass
+            record_failure(paths.optuna_storage, paths.name, trial.trial_id, reason)
+            self._line(trial, f"FAILED ({reason})")
 
     return _Progress()
 
 
 def run_search(
     space: Any, data: Any, base: BaseConfig, paths: SearchPaths, *, resume: bool,
-    reference: str | None = None, command: str = "",
+    reference: str | None = None, command: str = "", keep_checkpoints: str = "pareto",
 ) -> ParetoFront:
-    """Run (or resume) the search and write every output into ``paths.root``."""
+    """Run (or resume) the search and write every output into ``paths.root``.
+
+    ``keep_checkpoints``: ``pareto`` keeps the stored checkpoints of running and current Pareto trials only
+    and, at the end, the Pareto models once, in ``pareto/``; ``all`` keeps every trial's last one
+    (``raysearch.tune.retention``)."""
     from ray import tune  # --- Ray ---
 
+    from raysearch.tune import retention
     from raysearch.tune.trial import run_trial, trial_resources
 
     t0 = time.perf_counter()
@@ -135,7 +156,10 @@ def run_search(
                                         scheduler=make_scheduler(space.scheduler, objectives, modes),
                                         num_samples=space.num_samples),
             run_config=tune.RunConfig(name=paths.name, storage_path=paths.ray_storage, verbose=0,
-                                      callbacks=[_progress_callback(space.num_samples, objectives)],
+                                      callbacks=[_progress_callback(space.num_samples, objectives, paths),
+                                                 retention.make_callback(storage=paths.ray_storage, run=paths.name,
+                                                                         objectives=objectives, modes=modes,
+                                                                         keep=keep_checkpoints)],
                                       failure_config=tune.FailureConfig(max_failures=0)),
         )
     tuner.fit()
@@ -143,6 +167,8 @@ def run_search(
         print(f"[raysearch.tune] {n} trial(s) asked just before the driver died were marked FAIL (interrupted)")
     front = read_front(paths.optuna_storage, paths.name)
     copy_pareto_checkpoints(front, paths)
+    if keep_checkpoints == "pareto":  # the Pareto models now live in pareto/; nothing else is needed
+        retention.drop_stored(paths.ray_storage, paths.name, _tune_trial_ids(paths))
     # pairwise methods: seed reruns and the test read, paired; the others return None
     confirmation = method.confirm_trials(front, space, data, base, paths, trial_base=trial_base,
                                          trial_data=trial_data, reference=reference)
@@ -162,11 +188,19 @@ def _copy_checkpoint(src: str, dst: Path) -> None:
 
 
 def copy_pareto_checkpoints(front: ParetoFront, paths: SearchPaths) -> None:
-    """``pareto/<trial>/``: the checkpoint of every Pareto trial, copied from Ray's storage."""
+    """``pareto/<trial>/``: the checkpoint of every Pareto trial, copied from Ray's storage (once: a copy
+    that is already there, complete because it was written atomically, is kept)."""
     for p in front.points:
         ckpt = p.extra.get("checkpoint_path")
-        if ckpt:
-            _copy_checkpoint(str(ckpt), paths.root / "pareto" / p.trial_id)
+        dst = paths.root / "pareto" / p.trial_id
+        if ckpt and not dst.is_dir():
+            _copy_checkpoint(str(ckpt), dst)
+
+
+def _tune_trial_ids(paths: SearchPaths) -> list[str]:
+    """The Tune trial ids of every trial of the study (finished, stopped, failed or lost)."""
+    study = optuna.load_study(study_name=paths.name, storage=open_storage(paths.optuna_storage))
+    return [str(t.user_attrs["tune_trial_id"]) for t in study.get_trials(deepcopy=False) if "tune_trial_id" in t.user_attrs]
 
 
 def write_outputs(front: ParetoFront, paths: SearchPaths, *, baselines: dict[str, tuple[float, float]],

@@ -161,7 +161,7 @@ def read_front(
     attrs = study.user_attrs
     objectives = tuple(attrs.get("objectives", ["objective 0", "objective 1"]))
     ref = reference_point or tuple(attrs.get("reference_point", (0.0, 0.0)))
-    points, failed = [], []
+    points, failed, failures = [], [], {}
     for t in study.get_trials(deepcopy=False):
         tid = str(t.user_attrs.get("tune_trial_id", f"optuna-{t.number}"))
         if t.state == optuna.trial.TrialState.COMPLETE and t.values is not None:
@@ -169,8 +169,32 @@ def read_front(
                                       params=dict(t.params), extra=dict(t.user_attrs)))
         elif t.state == optuna.trial.TrialState.FAIL:
             failed.append(tid)
+            reason = attrs.get(f"{FAILURE_PREFIX}{tid}", t.user_attrs.get("failure"))
+            if reason is not None:
+                failures[tid] = str(reason)
     return build_front(points, objectives=objectives, modes=modes,
-                       reference_point=(float(ref[0]), float(ref[1])), failed=failed)
+                       reference_point=(float(ref[0]), float(ref[1])), failed=failed, failures=failures)
+
+
+#: study user attribute ``failure/<tune trial id>``: why that trial failed (a finished Optuna trial is read-only,
+#: and Tune tells the searcher FAIL before the error is known to the driver's callbacks)
+FAILURE_PREFIX = "failure/"
+
+
+def record_failure(storage: str, study_name: str, tune_trial_id: str, reason: str) -> None:
+    """Store why Tune trial ``tune_trial_id`` failed, for :func:`read_front` (``ParetoFront.failures``)."""
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    study.set_user_attr(f"{FAILURE_PREFIX}{tune_trial_id}", reason)
+
+
+def error_reason(error_text: str, limit: int = 300) -> str:
+    """The line of a trial's error (Ray's ``error.txt``: a traceback) that says what went wrong: the last
+    ``SomeError: message`` line, shortened to ``limit`` characters."""
+    lines = [ln.strip() for ln in error_text.splitlines() if ln.strip()]
+    named = [ln for ln in lines if ln.split(":", 1)[0].replace(".", "").isidentifier() and ":" in ln
+             and ln.split(":", 1)[0].endswith(("Error", "Exception", "Interrupt"))]
+    line = (named or lines or ["unknown error"])[-1]
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def read_rungs(storage: str, study_name: str) -> list[RungCount]:

@@ -45,7 +45,7 @@ def run_trial(params: dict[str, Any], *, base: dict[str, Any], data: Any, resour
         get(cfg.objective), cfg, data, name=f"train-{ray.tune.get_context().get_trial_id()}",
         storage_path=resources["storage_path"], num_workers=resources["workers"],
         cpus_per_worker=resources["cpus_per_worker"], gpus_per_worker=resources["gpus_per_worker"],
-        callbacks=[TuneReportCallback()],
+        callbacks=[TuneReportCallback()], keep_checkpoints=1,
     )
     result = trainer.fit()
     if result.error is not None:

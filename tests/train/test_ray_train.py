@@ -46,6 +46,7 @@ def test_two_worker_run_reports_metrics_and_checkpoint(ray_local, tiny_backbone,
     assert set(res.metrics["test"]["per_community"]) == {"A", "B"}
     assert (Path(res.checkpoint) / "model" / "config.json").exists()
     assert (Path(res.checkpoint) / "trainer_state.pt").exists()
+    assert not list((tmp_path / "ray" / "two").glob("checkpoint_*"))  # Ray Train's copy dropped once out_dir has it
 
 
 def test_one_worker_ray_run_equals_bare_loop(ray_local, tiny_backbone, tiny_pairs, tmp_path):
@@ -103,4 +104,5 @@ def test_one_worker_run_killed_mid_run_resumes_from_its_last_checkpoint(ray_loca
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)  # same threads, same seed: the same run
     timing = ("train/pairs_per_s", "ray/nodes")
     assert {k: v for k, v in res.flat.items() if k not in timing} == {k: v for k, v in clean.flat.items() if k not in timing}
-    assert sorted(p.name for p in (tmp_path / "ray" / "killed" / "checkpoints").iterdir()) == ["epoch-6"]  # only the latest kept
+    # the finished run's model is out_dir; its stored copy (only the latest was kept while it ran) is gone
+    assert (tmp_path / "out" / "model").is_dir() and not (tmp_path / "ray" / "killed" / "checkpoints").exists()

@@ -71,6 +71,11 @@ def test_job_submit_to_local_head(tiny_backbone, tmp_path):
         rm = load_pareto_model(run, front.points[0].trial_id)  # a Pareto checkpoint in one call
         assert rm.score_many(["Is it important?"], ["yes"], community="Chile").shape == (1,)
         assert "| community |" in (run / "report.md").read_text()
+        # retention: each Pareto model once, in pareto/; no trial checkpoint left in the Ray storage, and the
+        # reruns' stored copies dropped once copied to their model folders
+        assert sorted(p.name for p in (run / "pareto").iterdir()) == sorted(p.trial_id for p in front.points)
+        assert not [c for c in (run / "ray" / "scpo" / "checkpoints").glob("*/*")]
+        assert not list(run.glob("reruns/*/ray/*/checkpoints/*"))
     finally:
         stop_nodes_in([str(temp)])  # only the head this test started, never `ray stop` (every Ray process)
         shutil.rmtree(temp, ignore_errors=True)

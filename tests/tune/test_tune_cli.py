@@ -41,7 +41,8 @@ def _complete(journal: Path, name: str) -> list[optuna.trial.FrozenTrial]:
 @pytest.mark.slow
 def test_kill_driver_and_resume(tiny_backbone, tmp_path):
     args = ["scpo", *COMMON, "--backbone", tiny_backbone, "--out", str(tmp_path), "--num-samples", "3",
-            "--name", "kill", "--seed-reruns", "0"]  # reruns are covered by the job-submit test
+            "--name", "kill", "--seed-reruns", "0",  # reruns are covered by the job-submit test
+            "--keep-checkpoints", "all"]  # every trial's checkpoint stays, to check none was trained again
     journal = tmp_path / "kill" / "study.journal"
     p = _run(args)
     deadline = time.time() + 600

@@ -109,6 +109,27 @@ def safe_torch_load(path: str | Path, *, fix: str | None = None) -> Any:
                              f"{restart}") from None
 
 
+def verify_checkpoint(ckpt: str | Path) -> None:
+    """Read every file a resume needs from checkpoint folder ``ckpt`` (``meta.json``, the trainer state and each
+    ``*.safetensors``, every tensor); a missing, truncated or corrupt one is one ``UserInputError`` naming it."""
+    from safetensors import safe_open
+
+    ckpt = Path(ckpt)
+    try:
+        json.loads((ckpt / META_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise UserInputError(f"{str(ckpt / META_FILE)!r} is missing, truncated or corrupt ({type(exc).__name__}: "
+                             f"{_first_line(exc)})") from None
+    load_trainer_state(ckpt)
+    for f in sorted(ckpt.rglob("*.safetensors")):
+        try:
+            with safe_open(str(f), framework="pt") as st:
+                for key in st.keys():
+                    st.get_tensor(key)
+        except Exception as exc:  # safetensors raises its own SafetensorError (and OSError for a short file)
+            raise UserInputError(f"{str(f)!r} is truncated or corrupt ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:160] if text else "no detail"

@@ -177,13 +177,13 @@ def fit_with_ray(
 
 
 class CheckpointStore:
-    """A run's checkpoints under ``root`` (a local path, or ``s3://``/``gs://`` through pyarrow):
-    only the latest complete one is kept."""
+    """A run's checkpoints under ``root`` (a local path, or ``s3://``/``gs://`` through pyarrow): the
+    ``keep`` latest complete ones are kept (2: a resume falls back to the one before a corrupt latest)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, *, keep: int = 2) -> None:
         import pyarrow.fs
 
-        self.root = root
+        self.root, self.keep = root, max(1, keep)
         self.fs: Any
         self.path: str
         self.fs, self.path = (pyarrow.fs.FileSystem.from_uri(root) if "://" in root
@@ -208,11 +208,13 @@ class CheckpointStore:
         import pyarrow.fs
 
         dst = f"{self.path}/{Path(local).name}"
+        if self.fs.get_file_info(dst).type == pyarrow.fs.FileType.Directory:
+            self.fs.delete_dir(dst)  # a corrupt copy of the same epoch that a resume skipped: never half-overwritten
         self.fs.create_dir(dst, recursive=True)
         pyarrow.fs.copy_files(local, dst, destination_filesystem=self.fs)
         with self.fs.open_output_stream(f"{dst}/{COMPLETE}") as f:
             f.write(b"")
-        for old in self._complete()[:-1]:
+        for old in self._complete()[:-self.keep]:
             self.fs.delete_dir(old)
         return dst if "://" not in self.root else f"{self.root.split('://', 1)[0]}://{dst}"
 
@@ -225,17 +227,32 @@ class CheckpointStore:
         self.fs.delete_dir(self.path)
         return True
 
+    def prune(self, keep: int = 1) -> None:
+        """Delete all but the ``keep`` latest complete checkpoints (a finished run needs only its last)."""
+        for old in self._complete()[:-keep]:
+            self.fs.delete_dir(old)
+
     def latest(self, *, into: Path) -> str | None:
         """A local copy (``into/epoch-N``, the stored name, so saving it again replaces it) of the latest
-        complete checkpoint, or None when there is none."""
+        complete checkpoint that reads back whole, or None when there is none. A truncated or corrupt one
+        is reported in one line, naming the file, and the one before it is tried."""
         import pyarrow.fs
 
-        done = self._complete()
-        if not done:
-            return None
-        local = into / done[-1].rsplit("/", 1)[-1]
-        pyarrow.fs.copy_files(done[-1], str(local), source_filesystem=self.fs)
-        return str(local)
+        from raysearch.errors import UserInputError
+        from raysearch.train.checkpoint import verify_checkpoint
+
+        for stored in reversed(self._complete()):
+            local = into / stored.rsplit("/", 1)[-1]
+            pyarrow.fs.copy_files(stored, str(local), source_filesystem=self.fs)
+            try:
+                verify_checkpoint(local)
+            except UserInputError as exc:
+                print(f"[raysearch.train] cannot resume from {stored}: {exc}; trying the checkpoint before it",
+                      flush=True)
+                shutil.rmtree(local, ignore_errors=True)
+                continue
+            return str(local)
+        return None
 
 
 def run_stored(method: Any, cfg: Any, data: Any, *, threads: float, store_root: str, device: Any = None,
@@ -263,6 +280,7 @@ def run_stored(method: Any, cfg: Any, data: Any, *, threads: float, store_root: 
         res = run(method, localize(cfg), data, device=device, reporter=stored, resume_from=resume, workdir=workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    store.prune(keep=1)  # finished: the last checkpoint is the run's
     return res, last["path"], at
 
 

@@ -144,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
                              f"or --name NEW to start another")
     if args.resume and not paths.root.exists():
         raise UserInputError(f"--resume: no run {name!r} in {paths.root.parent}; drop --resume to start it")
+    from raysearch.tune.study import check_journal
+
+    if note := check_journal(paths.optuna_storage):  # nothing writes it yet: a cut-short record can be dropped
+        print(f"[raysearch.tune] {note}", flush=True)
 
     data_opts = {k: v for k, v in fixed.items() if k in method.data_keys}
     if args.strict:

@@ -66,6 +66,35 @@ def open_storage(url_or_path: str) -> optuna.storages.BaseStorage:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
+def check_journal(url_or_path: str) -> str | None:
+    """Before a (resumed) search writes to a journal file: every complete line must be a JSON record, else one
+    ``UserInputError`` naming the file and the line. An incomplete last line (a write cut short by a kill or a
+    full disk) is dropped, because Optuna cannot append after it; the original is kept beside it as
+    ``<file>.before-repair``. Returns a note saying so, or None. Call it only while nothing writes the file."""
+    import json
+    import shutil
+
+    if "://" in url_or_path or not Path(url_or_path).is_file():
+        return None
+    path = Path(url_or_path)
+    data = path.read_bytes()
+    complete, _, tail = data.rpartition(b"\n")
+    for n, line in enumerate(complete.split(b"\n") if complete else [], start=1):
+        try:
+            json.loads(line)
+        except ValueError as exc:
+            raise UserInputError(
+                f"{path}: line {n} is not an Optuna journal record ({type(exc).__name__}: {str(exc)[:80]}); the study "
+                f"is corrupt: restore the file from a copy, or start a new run with --name NEW") from None
+    if not tail:
+        return None
+    shutil.copyfile(path, path.with_name(path.name + ".before-repair"))
+    with path.open("r+b") as fh:
+        fh.truncate(len(complete) + 1 if complete else 0)
+    return (f"{path}: dropped an incomplete last record ({len(tail)} bytes, a write cut short); a trial it "
+            f"belonged to is marked failed (interrupted); the original is {path.name}.before-repair")
+
+
 def strict_optuna_search(**kwargs: Any) -> Any:
     """``OptunaSearch`` that tells Optuna FAIL for errored or non-finite trials (never a number), PRUNED for
     trials stopped before their full fidelity (an early-stopping scheduler; never their partial values as

@@ -87,3 +87,54 @@ def test_a_truncated_trainer_state_names_the_file(tmp_path):
         load_trainer_state(ckpt)
     msg = str(err.value)
     assert "\n" not in msg and str(path) in msg and "truncated or corrupt" in msg and "without --resume" in msg
+
+
+def _tiny_cfg(backbone: str):
+    from raysearch.methods.pairwise.config import PairwiseConfig
+
+    return PairwiseConfig(objective="bt", backbone=backbone, epochs=3, batch_size=8, eval_batch_size=16, max_length=24,
+                          lr=5e-3, freeze_layers=0, n_boot=20, log_every=100, seed=3, precision="fp32")
+
+
+@pytest.mark.parametrize("broken", ["model/model.safetensors", STATE_FILE])
+def test_a_truncated_latest_checkpoint_is_named_and_resume_falls_back_to_the_one_before(
+        tiny_backbone, tiny_pairs, tmp_path, capsys, broken):
+    from raysearch.methods.pairwise.data import TrainData
+    from raysearch.methods.registry import get
+    from raysearch.train.ray_train import CheckpointStore, run_stored
+    from raysearch.train.runner import run
+
+    method, cfg = get("bt"), _tiny_cfg(tiny_backbone)
+    data = TrainData(train=tiny_pairs, eval={"val": tiny_pairs[:8]})
+    clean, clean_path, _ = run_stored(method, cfg, data, threads=1, store_root=str(tmp_path / "clean"))
+
+    class Killed(Exception):
+        pass
+
+    store = CheckpointStore(str(tmp_path / "faulty"))
+
+    def dies_after_epoch_2(metrics, ckpt):  # a run killed right after its second checkpoint was stored
+        if ckpt:
+            store.save(ckpt)
+        if metrics["epoch"] == 2:
+            raise Killed
+
+    torch.set_num_threads(1)
+    with pytest.raises(Killed):
+        run(method, cfg, data, reporter=dies_after_epoch_2, workdir=str(tmp_path / "work"))
+    assert sorted(p.name for p in (tmp_path / "faulty").iterdir()) == ["epoch-1", "epoch-2"]  # the last 2 kept
+    f = tmp_path / "faulty" / "epoch-2" / broken
+    f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+    capsys.readouterr()
+
+    res, path, at = run_stored(method, cfg, data, threads=1, store_root=str(tmp_path / "faulty"))
+    out = capsys.readouterr().out
+    assert at == 1  # resumed from epoch 1, not from the truncated epoch 2, not from scratch
+    assert f"{broken.rsplit('/', 1)[-1]}' is truncated or corrupt" in out and "trying the checkpoint before it" in out
+    from safetensors.torch import load_file
+
+    a = load_file(str(Path(clean_path) / "model" / "model.safetensors"))
+    b = load_file(str(Path(path) / "model" / "model.safetensors"))
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)  # the run it would have been
+    assert sorted(p.name for p in (tmp_path / "faulty").iterdir()) == ["epoch-3"]  # finished: only the last stays

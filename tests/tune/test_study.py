@@ -73,3 +73,41 @@ def test_a_trial_told_before_a_crash_is_not_told_again(tmp_path):
     search.on_trial_complete("t0", result={"a": 0.5, "b": 0.4}, error=True)  # replayed after --resume
     trials = optuna.load_study(study_name="s", storage=storage).get_trials()
     assert [(t.state, t.values) for t in trials] == [(optuna.trial.TrialState.COMPLETE, [0.5, 0.4])]
+
+
+def _journal_with_three_trials(path):
+    storage = open_storage(str(path))
+    study = optuna.create_study(storage=storage, study_name="s", directions=["maximize", "maximize"])
+    for i in range(3):
+        t = study.ask()
+        study.tell(t, [0.1 * i, 0.2])
+    return path.read_bytes()
+
+
+def test_a_journal_cut_short_is_repaired_once_and_the_study_writable_again(tmp_path):
+    from raysearch.tune.study import check_journal
+
+    path = tmp_path / "study.journal"
+    data = _journal_with_three_trials(path)
+    assert check_journal(str(path)) is None  # a whole file is left alone
+    path.write_bytes(data[:-30])  # the last record (the third tell) cut short
+    note = check_journal(str(path))
+    assert note and "dropped an incomplete last record (" in note and str(path) in note
+    assert (tmp_path / "study.journal.before-repair").read_bytes() == data[:-30]
+    study = optuna.load_study(study_name="s", storage=open_storage(str(path)))
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "RUNNING"]  # close_orphans fails it
+    t = study.ask()  # without the repair Optuna cannot append after the cut-short line
+    study.tell(t, [0.5, 0.5])
+    assert len(optuna.load_study(study_name="s", storage=open_storage(str(path))).trials) == 4
+
+
+def test_a_corrupt_journal_line_is_one_error_naming_the_file_and_line(tmp_path):
+    from raysearch.errors import UserInputError
+    from raysearch.tune.study import check_journal
+
+    path = tmp_path / "study.journal"
+    lines = _journal_with_three_trials(path).split(b"\n")
+    lines[2] = b"{not json"
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(UserInputError, match=r"study.journal: line 3 is not an Optuna journal record"):
+        check_journal(str(path))

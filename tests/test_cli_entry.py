@@ -11,6 +11,7 @@ import pytest
 
 import raysearch
 from raysearch.__main__ import COMMANDS, main
+from raysearch._extras import DISTRIBUTION
 
 
 def test_version_and_usage(capsys):
@@ -42,8 +43,11 @@ def test_bad_flag_of_a_command_exits_2(capsys):
 
 
 def test_console_script_is_installed():
-    (entry,) = importlib.metadata.entry_points(group="console_scripts", name="raysearch")
-    assert entry.value == "raysearch.__main__:console"
+    """Installed as the distribution raysearch-align (``raysearch`` on the index is another project)."""
+    dist = importlib.metadata.distribution(DISTRIBUTION)
+    assert dist.version == raysearch.__version__
+    scripts = {e.name: e.value for e in dist.entry_points if e.group == "console_scripts"}
+    assert scripts == {"raysearch": "raysearch.__main__:console"}
     exe = shutil.which("raysearch") or str(__import__("pathlib").Path(sys.executable).parent / "raysearch")
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == f"raysearch {raysearch.__version__}"

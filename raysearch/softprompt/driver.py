@@ -17,15 +17,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import nevergrad as ng
 import numpy as np
 import torch
 
+from raysearch._extras import require
 from raysearch.errors import UserInputError
 from raysearch.io import atomic_write_bytes, atomic_write_text
 from raysearch.softprompt.config import SoftPromptConfig
+
+if TYPE_CHECKING:
+    import nevergrad as ng
+else:  # one line naming the extra when nevergrad is not installed
+    ng = require("nevergrad", "softprompt", "the soft-prompt search")
 
 CHECKPOINT = "checkpoint.pkl"
 #: the SHA-256 of the pickle (and of the one before it), written by the same run; no match, no unpickling

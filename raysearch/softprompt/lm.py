@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from raysearch._extras import require
 from raysearch.errors import UserInputError
 
 DEFAULT_MODEL = "smollm2"
@@ -53,6 +54,7 @@ def convert_gguf(gguf: Path) -> Path:
     target = _cached_folder(gguf)
     if (target / "config.json").exists():
         return target
+    require("gguf", "softprompt", "loading a .gguf model")  # transformers reads GGUF through it
     target.parent.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model: Any = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)

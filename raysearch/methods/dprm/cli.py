@@ -97,6 +97,10 @@ def run_cli(args: argparse.Namespace) -> int:
     cfg: DprmConfig = config_from_cli(args, DprmConfig, smoke=SMOKE, objective="dprm")
     if cfg.batch_size < args.workers:
         raise UserInputError(f"--batch-size {cfg.batch_size} is below --workers {args.workers}; each worker needs a record")
+    if cfg.dprm_loss == "ot":
+        from raysearch._extras import require
+
+        require("ot", "ot", "--dprm-loss ot")
     from raysearch.models.backbone import resolve_backbone
 
     resolve_backbone(cfg.backbone)

@@ -153,7 +153,9 @@ def ot_loss(p_hat: torch.Tensor, target: torch.Tensor, cost: torch.Tensor | Sequ
 
     Solved in float64 (POT checks that both marginals have the same mass) and cast back.
     """
-    import ot  # POT; imported here so the rest of the module needs only torch
+    from raysearch._extras import require
+
+    ot = require("ot", "ot", "the optimal-transport loss")  # POT, here so the rest of the module needs only torch
 
     m = _check_batch(target, mask)
     if p_hat.shape != target.shape:

@@ -121,3 +121,84 @@ def test_a_full_disk_is_one_line_and_leaves_nothing_presented_as_complete(tiny_b
         assert not (run / "report.md").exists() and not (run / "pareto.json").exists()
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+EPOCHS = 8  # a few seconds each: Ray Train registers a reported checkpoint on its next poll of the workers
+TWO_WORKER_SPACE = """\
+experiment: scpo
+objectives:
+  - {metric: val/mean_acc, mode: max}
+  - {metric: val/worst3_acc, mode: max}
+reference_point: [0.5, 0.3]
+sampler: random
+seed: 0
+num_samples: 2
+max_concurrent: 1
+seed_reruns: 0
+resources: {workers: 2, cpus_per_worker: 1, gpus_per_worker: 0}   # each trial a Ray Train run of 2 DDP workers
+fixed: {epochs: 8, max_train_pairs: 400, max_global_pairs: 32, max_length: 32, batch_size: 32, n_boot: 20, precision: fp32}
+params:
+  tau: {type: categorical, choices: [0.7]}   # both trials the same configuration: the second is the unkilled run
+"""
+
+
+def _kill_a_train_worker_after_its_first_checkpoint(ray_dir: Path, killed: list[int], stop) -> None:
+    """SIGKILL one Ray Train worker process of the first trial once Ray Train has registered a checkpoint of it
+    (listed in the run's ``checkpoint_manager_snapshot.json``; one only written is not yet Ray's to restore)."""
+    import signal
+    import time
+
+    import psutil
+
+    while not stop.is_set():
+        for snap in ray_dir.glob("train-*/checkpoint_manager_snapshot.json"):
+            try:
+                registered = json.loads(snap.read_text()).get("checkpoint_results") or []
+            except ValueError:  # being written
+                continue
+            if registered and registered[-1]["metrics"]["epoch"] < EPOCHS:
+                for proc in psutil.process_iter(["cmdline"]):
+                    if "RayTrainWorker" in " ".join(proc.info["cmdline"] or []):
+                        os.kill(proc.pid, signal.SIGKILL)
+                        killed.append(proc.pid)
+                        return
+        time.sleep(0.05)
+
+
+def test_a_killed_ray_train_worker_resumes_its_trial_which_ends_like_an_unkilled_one(tiny_backbone, tmp_path):
+    import threading
+
+    import torch
+
+    space = tmp_path / "two.yaml"
+    space.write_text(TWO_WORKER_SPACE)
+    killed: list[int] = []
+    stop = threading.Event()
+    killer = threading.Thread(target=_kill_a_train_worker_after_its_first_checkpoint,
+                              args=(tmp_path / "kill" / "ray", killed, stop))
+    killer.start()
+    try:
+        r = _tune(["scpo", "--space", str(space), "--communities", "Chile", "Mexico", "--backbone", tiny_backbone,
+                   "--out", str(tmp_path), "--name", "kill", "--keep-checkpoints", "all"])
+    finally:
+        stop.set()
+        killer.join()
+    (tmp_path / "tune.log").write_text(r.stdout + r.stderr)  # for a failure's post-mortem
+    assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
+    assert killed, "no Ray Train worker was killed"
+    out = r.stdout + r.stderr
+    resumed = [ln for ln in out.splitlines() if "[raysearch.train] resumed from" in ln]
+    assert len(resumed) == 1 and f"/{EPOCHS}" in resumed[0], out[-4000:]  # a local copy of Ray's checkpoint
+    assert " at epoch 0/" not in resumed[0]  # from a checkpoint, not from the start
+    rows = list(csv.DictReader((tmp_path / "kill" / "trials.csv").open()))
+    assert len(rows) == 2 and all(row["status"] in ("pareto", "dominated") for row in rows), rows
+    a, b = rows
+    same = [k for k in a if k.startswith(("val/", "extra.val/"))]
+    assert same and all(a[k] == b[k] for k in same), [(k, a[k], b[k]) for k in same if a[k] != b[k]]
+    # the killed-and-resumed trial ends bit-identical in its weights to the unkilled one (same seed and config)
+    from safetensors.torch import load_file
+
+    wa, wb = (load_file(str(tmp_path / "kill" / "pareto" / row["trial_id"] / "model" / "model.safetensors")) for row in rows)
+    g = load_file(str(tmp_path / "kill" / "global" / "model" / "model.safetensors"))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], g[k]) for k in g if k in wa)  # and training moved them from G

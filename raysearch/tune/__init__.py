@@ -1,5 +1,10 @@
-"""Ray Tune + Optuna multi-objective search: search-space files, the driver, the Pareto outputs."""
+"""Ray Tune + Optuna multi-objective search: search-space files, the driver, the Pareto outputs.
 
+``search(...)`` runs a search from Python and returns its ``ParetoFront`` (``raysearch.tune.api``).
+"""
+
+
+from raysearch.tune.api import search
 from raysearch.tune.space import (
     EXPERIMENTS,
     SAMPLERS,
@@ -24,4 +29,6 @@ __all__ = [
     "builtin_space_names",
     "builtin_space_path",
     "load_space",
+    "search",
 ]
+

@@ -21,7 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(get(args.objective).run_cli(args))
+    from pathlib import Path
+
+    from raysearch.tracking import activate
+
+    # --callback: every run of this command (G, then the model) logs its reports under OUT/ once it has finished
+    activate(args.callback, Path(args.out), args.objective)
+    try:
+        return int(get(args.objective).run_cli(args))
+    finally:
+        activate(None, args.out, args.objective)
 
 
 if __name__ == "__main__":

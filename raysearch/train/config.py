@@ -178,6 +178,9 @@ def add_run_flags(parser: argparse.ArgumentParser, *, out_help: str, smoke_help:
                              "--workers 1, 2 uses both)")
     parser.add_argument("--out", default="runs/train", help=out_help)
     parser.add_argument("--smoke-test", action="store_true", help=smoke_help)
+    from raysearch.tracking import add_callback_flag
+
+    add_callback_flag(parser)  # each run's reports, logged from the driver once it has finished
 
 
 def config_from_cli(args: argparse.Namespace, cls: type[BaseConfig], *, smoke: dict[str, Any], **fixed: Any) -> Any:

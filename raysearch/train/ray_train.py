@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ class RayTrainResult:
     checkpoint: str
     #: the epoch a retried one-worker run resumed from (0: it was not retried)
     resumed_at_epoch: int = 0
+    #: every report of the run, in order (per epoch, and per ``eval_every`` steps): what tracking logs
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def local_copy(path: str | None) -> str | None:
@@ -98,9 +100,11 @@ def _train_fn(loop_config: dict[str, Any]) -> dict[str, Any]:  # runs on every R
     resume = ray.train.get_checkpoint()  # --- Ray: set when Ray restarts workers after a failure ---
     workdir = tempfile.mkdtemp(prefix="raysearch-ckpt-")
     nodes = _worker_nodes()
+    history: list[dict[str, Any]] = []
 
     def report(metrics: dict[str, Any], ckpt_dir: str | None) -> None:
         ckpt = ray.train.Checkpoint.from_directory(ckpt_dir) if ckpt_dir else None  # --- Ray ---
+        history.append(dict(metrics))
         ray.train.report({**metrics, "ray/nodes": nodes}, checkpoint=ckpt)  # --- Ray ---
 
     local = None
@@ -110,7 +114,7 @@ def _train_fn(loop_config: dict[str, Any]) -> dict[str, Any]:  # runs on every R
             shutil.copytree(d, local)
     res: LoopResult = run(method, cfg, loop_config["data"], device=ray.train.torch.get_device(), reporter=report,
                           resume_from=local, workdir=workdir)
-    return {"flat": res.flat, "metrics": {s: m.to_dict() for s, m in res.metrics.items()}}
+    return {"flat": res.flat, "metrics": {s: m.to_dict() for s, m in res.metrics.items()}, "history": history}
 
 
 def build_trainer(
@@ -173,7 +177,20 @@ def fit_with_ray(
         result.checkpoint.to_directory(str(tmp))
     result.checkpoint.filesystem.delete_dir(result.checkpoint.path)  # out_dir holds it now
     ret = getattr(result, "return_value", None) or {}
-    return RayTrainResult(flat=dict(result.metrics or {}), metrics=ret.get("metrics", {}), checkpoint=str(out_dir))
+    out = RayTrainResult(flat=dict(result.metrics or {}), metrics=ret.get("metrics", {}), checkpoint=str(out_dir),
+                         history=list(ret.get("history") or []))
+    _track(name, cfg, out)
+    return out
+
+
+def _track(name: str, cfg: Any, result: RayTrainResult) -> None:
+    """Send a finished run's reports to the back ends of ``--callback`` (``raysearch.tracking``), if any."""
+    from raysearch.tracking import active, log_history
+
+    if active() is None:
+        return
+    for where in log_history(name, result.history, config=cfg.to_dict()):
+        print(f"[raysearch.train] {name}: reports logged to {where}", flush=True)
 
 
 class CheckpointStore:
@@ -288,10 +305,12 @@ def _run_task(method: Any, config: dict[str, Any], data: Any, threads: float, st
     """The body of a one-worker run (a Ray task): :func:`run_stored`."""
     import ray  # --- Ray ---
 
-    res, path, at = run_stored(method, method.config_cls.from_dict(config), data, threads=threads, store_root=store_root)
+    history: list[dict[str, Any]] = []
+    res, path, at = run_stored(method, method.config_cls.from_dict(config), data, threads=threads, store_root=store_root,
+                               report=lambda metrics, _ckpt: history.append(dict(metrics)))
     flat = {**res.flat, "ray/nodes": ray.get_runtime_context().get_node_id()}
     return {"flat": flat, "metrics": {s: m.to_dict() for s, m in res.metrics.items()}, "checkpoint": path,
-            "resumed_at_epoch": at}
+            "resumed_at_epoch": at, "history": history}
 
 
 def _fit_in_task(method: Any, cfg: Any, data: Any, *, name: str, storage_path: str, cpus: float, use_gpu: bool,
@@ -310,8 +329,10 @@ def _fit_in_task(method: Any, cfg: Any, data: Any, *, name: str, storage_path: s
     with atomic_dir(out_dir) as tmp:
         pyarrow.fs.copy_files(store.fs_path(ret["checkpoint"]), str(tmp), source_filesystem=store.fs)
     store.clear()  # the run's model is out_dir now; a second copy in the Ray storage is only disk
-    return RayTrainResult(flat=ret["flat"], metrics=ret["metrics"], checkpoint=str(out_dir),
-                          resumed_at_epoch=ret["resumed_at_epoch"])
+    result = RayTrainResult(flat=ret["flat"], metrics=ret["metrics"], checkpoint=str(out_dir),
+                            resumed_at_epoch=ret["resumed_at_epoch"], history=list(ret.get("history") or []))
+    _track(name, cfg, result)
+    return result
 
 
 FINGERPRINT = "FINGERPRINT"

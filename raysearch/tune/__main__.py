@@ -62,7 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", default=None, help="reward-model backbone name or path")
     p.add_argument("--reference", default=None, help="global model G (a model folder) instead of training one")
     p.add_argument("--smoke-test", action="store_true", help="2 trials on 32 pairs: checks the wiring in minutes")
+    from raysearch.tracking import add_callback_flag
+
+    add_callback_flag(p)
     return p
+
+
+def dashboard_url() -> str | None:
+    """The Ray dashboard's address (``http://host:port``) when this Ray has one, else None."""
+    try:
+        from ray._private.worker import get_dashboard_url  # --- Ray (no public accessor in 2.60) ---
+
+        url = get_dashboard_url()
+    except Exception:  # noqa: BLE001 - a missing dashboard is not an error
+        return None
+    if not url:
+        return None
+    return url if "://" in url else f"http://{url}"
 
 
 def _check_storage_for_cluster(optuna_storage: str) -> None:
@@ -101,6 +117,9 @@ def _check_gpus(resources: Any, *, local: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from raysearch.methods.registry import get
+    from raysearch.tracking import check_names
+
+    tracking = check_names(args.callback)  # an unknown name or a missing package: one line, before anything runs
     from raysearch.train.config import fields
     from raysearch.tune.search import SearchPaths, run_search
     from raysearch.tune.space_files import builtin_space_path, load_space, peek_experiment
@@ -166,9 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         f"MO-ASHA (rungs at {sched.grace} * {sched.eta:g}^k steps, {sched.tie_break} tie-break)"
     print(f"[raysearch.tune] Ray: {mode}; {space.num_samples} trials ({space.sampler}, {stopping}), "
           f"{space.max_concurrent} at once; outputs in {paths.root}", flush=True)
+    if url := dashboard_url():
+        print(f"[raysearch.tune] Ray dashboard: {url}", flush=True)
+    if tracking:
+        print(f"[raysearch.tune] tracking: {', '.join(tracking)}"
+              + (f" (tensorboard --logdir {paths.root / 'tensorboard'})" if "tensorboard" in tracking else ""),
+              flush=True)
     command = "python -m raysearch.tune " + shlex.join(redact_argv(sys.argv[1:] if argv is None else argv))
     front = run_search(space, data, base, paths, resume=args.resume, reference=reference, command=command,
-                       keep_checkpoints=args.keep_checkpoints)
+                       keep_checkpoints=args.keep_checkpoints, callbacks=tracking)
     o = front.objectives
     print(f"Pareto front: {len(front.points)} of {front.n_trials} trials ({len(front.failed)} failed); "
           f"hypervolume {front.hypervolume:.4f} against {front.reference_point} in ({o[0]}, {o[1]})")

@@ -25,6 +25,7 @@ from raysearch.io import atomic_dir
 from raysearch.methods.registry import get
 from raysearch.pareto import ParetoFront, markdown_report, plot_front
 from raysearch.redact import redact
+from raysearch.tracking import make_callbacks
 from raysearch.train.checkpoint import read_meta
 from raysearch.train.config import BaseConfig
 from raysearch.train.runner import FIDELITY, FIDELITY_MAX
@@ -60,27 +61,80 @@ class SearchPaths:
                    name=name)
 
 
-def _progress_callback(total: int, objectives: list[str], paths: SearchPaths) -> Any:
-    """One line per finished or failed trial instead of Tune's wide status tables; a failed trial's line
-    says why (its error's last line), and the reason is stored in the study for ``trials.csv``."""
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds < 5940 else f"{seconds / 3600:.1f} h"
+
+
+def progress_line(*, done: int, total: int, trial_id: str, what: str, values: dict[str, float],
+                  running: int, finished: int, failed: int, front_size: int | None, hypervolume: float | None,
+                  elapsed_s: float, eta_s: float | None) -> str:
+    """The one line a search prints when a trial ends: which trial and how, its objectives, the counts,
+    the best-so-far front (size, validation hypervolume) and the elapsed time with an ETA."""
+    vals = ", ".join(f"{k} {v:.3f}" for k, v in values.items()) or "no metrics"
+    front = "front -" if front_size is None else \
+        f"front {front_size}" + ("" if hypervolume is None else f", HV {hypervolume:.4f}")
+    eta = "" if eta_s is None else (", ETA 0 min" if eta_s <= 0 else f", ETA {_minutes(eta_s)}")
+    return (f"[raysearch.tune] trial {done}/{total} {trial_id} {what}: {vals} | running {running}, finished "
+            f"{finished}, failed {failed} | {front} | {_minutes(elapsed_s)}{eta}")
+
+
+def eta_seconds(trial_seconds: list[float], left: int, max_concurrent: int) -> float | None:
+    """Mean wall time of the trials that ended x the trials still to end / trials at once (None: nothing ended)."""
+    if not trial_seconds:
+        return None
+    return sum(trial_seconds) / len(trial_seconds) * max(0, left) / max(1, max_concurrent)
+
+
+def _progress_callback(total: int, objectives: list[str], paths: SearchPaths, *, modes: list[str] | None = None,
+                       reference_point: list[float] | None = None, max_concurrent: int = 1) -> Any:
+    """One line per finished or failed trial instead of Tune's wide status tables (``progress_line``): counts,
+    the best-so-far front of the trials trained to the end (validation hypervolume against the space's
+    reference point) and an ETA; a failed trial's line says why (its error's last line), and the reason is
+    stored in the study for ``trials.csv``."""
     from ray import tune  # --- Ray ---
+
+    from raysearch.pareto import ParetoPoint, build_front
 
     class _Progress(tune.Callback):
         def __init__(self) -> None:
             self.t0, self.done = time.perf_counter(), 0
+            self.started: dict[str, float] = {}
+            self.durations: list[float] = []
+            self.points: dict[str, tuple[float, float]] = {}
+            self.n_finished = self.n_failed = 0
 
-        def _line(self, trial: Any, what: str) -> None:
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self.started.setdefault(trial.trial_id, time.perf_counter())
+
+        def _front(self) -> tuple[int | None, float | None]:
+            if modes is None or reference_point is None or len(objectives) != 2:
+                return None, None
+            if not self.points:
+                return 0, 0.0
+            front = build_front([ParetoPoint(t, v) for t, v in self.points.items()], objectives=objectives,
+                                modes=modes, reference_point=reference_point)
+            return len(front.points), front.hypervolume
+
+        def _line(self, trial: Any, trials: list, what: str) -> None:
             self.done += 1
+            now = time.perf_counter()
             r = trial.last_result or {}
-            vals = ", ".join(f"{m} {r[m]:.3f}" for m in objectives if isinstance(r.get(m), (int, float)))
-            mins = (time.perf_counter() - self.t0) / 60
-            print(f"[raysearch.tune] trial {self.done}/{total} {trial.trial_id} {what}: {vals or 'no metrics'} "
-                  f"({mins:.1f} min)", flush=True)
+            self.durations.append(now - self.started.pop(trial.trial_id, self.t0))
+            vals = {m: float(r[m]) for m in objectives if isinstance(r.get(m), (int, float))}
+            running = sum(1 for t in trials if t.status == "RUNNING" and t is not trial)
+            size, hv = self._front()
+            print(progress_line(done=self.done, total=total, trial_id=trial.trial_id, what=what, values=vals,
+                                running=running, finished=self.n_finished, failed=self.n_failed, front_size=size,
+                                hypervolume=hv, elapsed_s=now - self.t0,
+                                eta_s=eta_seconds(self.durations, total - self.done, max_concurrent)), flush=True)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             r = trial.last_result or {}
             early = isinstance(r.get(FIDELITY), (int, float)) and r[FIDELITY] < r.get(FIDELITY_MAX, r[FIDELITY])
-            self._line(trial, f"stopped at step {r[FIDELITY]:g} of {r[FIDELITY_MAX]:g}" if early else "done")
+            self.n_finished += 1
+            if not early and all(isinstance(r.get(m), (int, float)) for m in objectives) and len(objectives) == 2:
+                self.points[trial.trial_id] = (float(r[objectives[0]]), float(r[objectives[1]]))
+            self._line(trial, trials, f"stopped at step {r[FIDELITY]:g} of {r[FIDELITY_MAX]:g}" if early else "done")
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             reason = "unknown error"
@@ -90,7 +144,8 @@ def _progress_callback(total: int, objectives: list[str], paths: SearchPaths) ->
             except OSError:
                 pass
             record_failure(paths.optuna_storage, paths.name, trial.trial_id, reason)
-            self._line(trial, f"FAILED ({reason})")
+            self.n_failed += 1
+            self._line(trial, trials, f"FAILED ({reason})")
 
     return _Progress()
 
@@ -98,12 +153,14 @@ def _progress_callback(total: int, objectives: list[str], paths: SearchPaths) ->
 def run_search(
     space: Any, data: Any, base: BaseConfig, paths: SearchPaths, *, resume: bool,
     reference: str | None = None, command: str = "", keep_checkpoints: str = "pareto",
+    callbacks: list[str] | None = None,
 ) -> ParetoFront:
     """Run (or resume) the search and write every output into ``paths.root``.
 
     ``keep_checkpoints``: ``pareto`` keeps the stored checkpoints of running and current Pareto trials only
     and, at the end, the Pareto models once, in ``pareto/``; ``all`` keeps every trial's last one
-    (``raysearch.tune.retention``)."""
+    (``raysearch.tune.retention``). ``callbacks``: tracking back ends (``raysearch.tracking``:
+    ``tensorboard``, ``mlflow``, ``wandb``), writing under ``paths.root`` by default."""
     from ray import tune  # --- Ray ---
 
     from raysearch.tune import retention
@@ -156,10 +213,13 @@ def run_search(
                                         scheduler=make_scheduler(space.scheduler, objectives, modes),
                                         num_samples=space.num_samples),
             run_config=tune.RunConfig(name=paths.name, storage_path=paths.ray_storage, verbose=0,
-                                      callbacks=[_progress_callback(space.num_samples, objectives, paths),
+                                      callbacks=[_progress_callback(space.num_samples, objectives, paths, modes=modes,
+                                                                    reference_point=list(space.reference_point),
+                                                                    max_concurrent=space.max_concurrent),
                                                  retention.make_callback(storage=paths.ray_storage, run=paths.name,
                                                                          objectives=objectives, modes=modes,
-                                                                         keep=keep_checkpoints)],
+                                                                         keep=keep_checkpoints),
+                                                 *make_callbacks(callbacks, paths.root, paths.name)],
                                       failure_config=tune.FailureConfig(max_failures=0)),
         )
     tuner.fit()

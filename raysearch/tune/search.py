@@ -85,12 +85,15 @@ def eta_seconds(trial_seconds: list[float], left: int, max_concurrent: int) -> f
     return sum(trial_seconds) / len(trial_seconds) * max(0, left) / max(1, max_concurrent)
 
 
-def _progress_callback(total: int, objectives: list[str], paths: SearchPaths, *, modes: list[str] | None = None,
+def _progress_callback(total: int, objectives: list[str], storage: Any, study_name: str, *, modes: list[str] | None = None,
                        reference_point: list[float] | None = None, max_concurrent: int = 1) -> Any:
     """One line per finished or failed trial instead of Tune's wide status tables (``progress_line``): counts,
     the best-so-far front of the trials trained to the end (validation hypervolume against the space's
     reference point) and an ETA; a failed trial's line says why (its error's last line), and the reason is
-    stored in the study for ``trials.csv``."""
+    stored in the study for ``trials.csv``.
+
+    ``storage`` is the opened Optuna storage, never its URL: Ray Tune pickles this callback into
+    ``tuner.pkl``, and an RDB storage pickles with its password masked (``raysearch.tune.study``)."""
     from ray import tune  # --- Ray ---
 
     from raysearch.pareto import ParetoPoint, build_front
@@ -143,7 +146,7 @@ def _progress_callback(total: int, objectives: list[str], paths: SearchPaths, *,
                     reason = redact(error_reason(Path(trial.error_file).read_text()))
             except OSError:
                 pass
-            record_failure(paths.optuna_storage, paths.name, trial.trial_id, reason)
+            record_failure(storage, study_name, trial.trial_id, reason)
             self.n_failed += 1
             self._line(trial, trials, f"FAILED ({reason})")
 
@@ -213,7 +216,7 @@ def run_search(
                                         scheduler=make_scheduler(space.scheduler, objectives, modes),
                                         num_samples=space.num_samples),
             run_config=tune.RunConfig(name=paths.name, storage_path=paths.ray_storage, verbose=0,
-                                      callbacks=[_progress_callback(space.num_samples, objectives, paths, modes=modes,
+                                      callbacks=[_progress_callback(space.num_samples, objectives, storage, paths.name, modes=modes,
                                                                     reference_point=list(space.reference_point),
                                                                     max_concurrent=space.max_concurrent),
                                                  retention.make_callback(storage=paths.ray_storage, run=paths.name,

@@ -210,9 +210,10 @@ def read_front(
 FAILURE_PREFIX = "failure/"
 
 
-def record_failure(storage: str, study_name: str, tune_trial_id: str, reason: str) -> None:
-    """Store why Tune trial ``tune_trial_id`` failed, for :func:`read_front` (``ParetoFront.failures``)."""
-    study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+def record_failure(storage: str | optuna.storages.BaseStorage, study_name: str, tune_trial_id: str, reason: str) -> None:
+    """Store why Tune trial ``tune_trial_id`` failed, for :func:`read_front` (``ParetoFront.failures``);
+    ``storage``: a URL or path, or an opened storage."""
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage) if isinstance(storage, str) else storage)
     study.set_user_attr(f"{FAILURE_PREFIX}{tune_trial_id}", reason)
 
 

@@ -20,6 +20,7 @@ import pytest
 from raysearch.tune.study import open_storage
 
 pytestmark = pytest.mark.slow
+SECRET = "Hunter2-not-a-real-password"
 
 
 def _tune(args: list[str], *, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -50,12 +51,17 @@ params:
 def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tiny_backbone, tmp_path):
     space = tmp_path / "diverging.yaml"
     space.write_text(DIVERGING_SPACE)
+    # an RDB storage whose URL carries a password (SQLite ignores the unknown URI parameter, a server would not)
+    url = f"sqlite:///file:{tmp_path / 'study.db'}?uri=true&password={SECRET}"
     r = _tune(["scpo", "--space", str(space), "--smoke-test", "--communities", "Chile", "Mexico",
                "--backbone", tiny_backbone, "--out", str(tmp_path), "--name", "nan", "--num-samples", "4",
-               "--seed-reruns", "0"])
+               "--seed-reruns", "0", "--optuna-storage", url])
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     run = tmp_path / "nan"
-    study = optuna.load_study(study_name="nan", storage=open_storage(str(run / "study.journal")))
+    # the password is in no file of the finished run (reports, CSVs, Ray Tune's pickles, logs) and no output line
+    leaked = [str(f) for f in run.rglob("*") if f.is_file() and SECRET.encode() in f.read_bytes()]
+    assert not leaked and SECRET not in r.stdout + r.stderr, leaked
+    study = optuna.load_study(study_name="nan", storage=open_storage(url))
     trials = study.get_trials()
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]

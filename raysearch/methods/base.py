@@ -59,6 +59,11 @@ class Method(Protocol):
         ...
 
     @property
+    def monitor(self) -> tuple[str, str]:
+        """The validation metric and mode (``max``/``min``) that name a run's best epoch (kept beside its last)."""
+        ...
+
+    @property
     def smoke_fixed(self) -> dict[str, Any]:
         """``fixed`` options ``python -m raysearch.tune NAME --smoke-test`` sets (short trials)."""
         ...
@@ -116,6 +121,7 @@ class MethodHome:
     data_keys: tuple[str, ...] = ()
     per_community_prefix: str = "val/"
     smoke_fixed: dict[str, Any] = field(default_factory=dict)
+    monitor: tuple[str, str] = ("val/mean_acc", "max")
 
     def _file(self, stem: str) -> Any:
         return importlib.import_module(f"{self.package}.{stem}")

@@ -19,6 +19,7 @@ from raysearch.train.checkpoint import read_meta
 from raysearch.train.runner import LoopResult, run
 
 COMPLETE = "COMPLETE"  # written into a stored checkpoint folder after its last file
+BEST_DIR = "best"  # a single run's best validation epoch, when not its last: <out>/best/ (a whole checkpoint)
 
 
 @dataclass
@@ -195,12 +196,14 @@ def _track(name: str, cfg: Any, result: RayTrainResult) -> None:
 
 class CheckpointStore:
     """A run's checkpoints under ``root`` (a local path, or ``s3://``/``gs://`` through pyarrow): the
-    ``keep`` latest complete ones are kept (2: a resume falls back to the one before a corrupt latest)."""
+    ``keep`` latest complete ones are kept (2: a resume falls back to the one before a corrupt latest),
+    and, given ``monitor`` (a flat metric in each checkpoint's ``meta.json`` and ``max``/``min``), also
+    the best one by it."""
 
-    def __init__(self, root: str, *, keep: int = 2) -> None:
+    def __init__(self, root: str, *, keep: int = 2, monitor: tuple[str, str] | None = None) -> None:
         import pyarrow.fs
 
-        self.root, self.keep = root, max(1, keep)
+        self.root, self.keep, self.monitor = root, max(1, keep), monitor
         self.fs: Any
         self.path: str
         self.fs, self.path = (pyarrow.fs.FileSystem.from_uri(root) if "://" in root
@@ -231,8 +234,7 @@ class CheckpointStore:
         pyarrow.fs.copy_files(local, dst, destination_filesystem=self.fs)
         with self.fs.open_output_stream(f"{dst}/{COMPLETE}") as f:
             f.write(b"")
-        for old in self._complete()[:-self.keep]:
-            self.fs.delete_dir(old)
+        self.prune(self.keep)
         return dst if "://" not in self.root else f"{self.root.split('://', 1)[0]}://{dst}"
 
     def clear(self) -> bool:
@@ -245,9 +247,33 @@ class CheckpointStore:
         return True
 
     def prune(self, keep: int = 1) -> None:
-        """Delete all but the ``keep`` latest complete checkpoints (a finished run needs only its last)."""
-        for old in self._complete()[:-keep]:
-            self.fs.delete_dir(old)
+        """Delete all but the ``keep`` latest complete checkpoints (a finished run needs only its last) and the best."""
+        done = self._complete()
+        best = self.best()
+        for old in done[:-keep]:
+            if old != best:
+                self.fs.delete_dir(old)
+
+    def _score(self, stored: str) -> float | None:
+        import json
+        import math
+
+        if self.monitor is None:
+            return None
+        try:
+            with self.fs.open_input_stream(f"{stored}/meta.json") as f:
+                v = json.loads(f.read()).get("flat", {}).get(self.monitor[0])
+        except (OSError, ValueError):
+            return None
+        return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+    def best(self) -> str | None:
+        """The complete checkpoint with the best ``monitor`` value (the latest of equals), or None without one."""
+        if self.monitor is None:
+            return None
+        sign = 1.0 if self.monitor[1] == "max" else -1.0
+        scored = [(sign * v, i, c) for i, c in enumerate(self._complete()) if (v := self._score(c)) is not None]
+        return max(scored)[2] if scored else None
 
     def latest(self, *, into: Path) -> str | None:
         """A local copy (``into/epoch-N``, the stored name, so saving it again replaces it) of the latest
@@ -273,7 +299,7 @@ class CheckpointStore:
 
 
 def run_stored(method: Any, cfg: Any, data: Any, *, threads: float, store_root: str, device: Any = None,
-               report: Any = None) -> tuple[LoopResult, str, int]:
+               report: Any = None, monitor: tuple[str, str] | None = None) -> tuple[LoopResult, str, int]:
     """The runner in this process with each epoch's checkpoint kept in a :class:`CheckpointStore` at
     ``store_root``, resuming from the latest complete one there (a retried task, a restarted trial).
     ``report(metrics, stored_path_or_None)`` sees every report. Returns the result, the last stored
@@ -281,7 +307,7 @@ def run_stored(method: Any, cfg: Any, data: Any, *, threads: float, store_root: 
     import torch
 
     torch.set_num_threads(max(1, int(threads)))
-    store = CheckpointStore(store_root)
+    store = CheckpointStore(store_root, monitor=monitor)
     workdir = tempfile.mkdtemp(prefix="raysearch-ckpt-")
     last: dict[str, str] = {}
 
@@ -297,7 +323,7 @@ def run_stored(method: Any, cfg: Any, data: Any, *, threads: float, store_root: 
         res = run(method, localize(cfg), data, device=device, reporter=stored, resume_from=resume, workdir=workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    store.prune(keep=1)  # finished: the last checkpoint is the run's
+    store.prune(keep=1)  # finished: the last checkpoint is the run's (and the best one, given a monitor)
     return res, last["path"], at
 
 
@@ -307,7 +333,8 @@ def _run_task(method: Any, config: dict[str, Any], data: Any, threads: float, st
 
     history: list[dict[str, Any]] = []
     res, path, at = run_stored(method, method.config_cls.from_dict(config), data, threads=threads, store_root=store_root,
-                               report=lambda metrics, _ckpt: history.append(dict(metrics)))
+                               report=lambda metrics, _ckpt: history.append(dict(metrics)),
+                               monitor=getattr(method, "monitor", None))
     flat = {**res.flat, "ray/nodes": ray.get_runtime_context().get_node_id()}
     return {"flat": flat, "metrics": {s: m.to_dict() for s, m in res.metrics.items()}, "checkpoint": path,
             "resumed_at_epoch": at, "history": history}
@@ -325,9 +352,13 @@ def _fit_in_task(method: Any, cfg: Any, data: Any, *, name: str, storage_path: s
     store_root = f"{storage_path.rstrip('/')}/{name}/checkpoints"
     task: Any = ray.remote(_run_task).options(num_cpus=cpus, num_gpus=1 if use_gpu else 0, max_retries=max_failures)
     ret = ray.get(task.remote(method, cfg.to_dict(), data, cpus, store_root))
-    store = CheckpointStore(store_root)
+    store = CheckpointStore(store_root, monitor=getattr(method, "monitor", None))
+    best = store.best()
     with atomic_dir(out_dir) as tmp:
         pyarrow.fs.copy_files(store.fs_path(ret["checkpoint"]), str(tmp), source_filesystem=store.fs)
+        if best is not None and best.rstrip("/").rsplit("/", 1)[-1] != store.fs_path(ret["checkpoint"]).rstrip("/").rsplit("/", 1)[-1]:
+            # an earlier epoch was better on validation: kept beside the last as out_dir/best (a whole checkpoint)
+            pyarrow.fs.copy_files(best, str(tmp / BEST_DIR), source_filesystem=store.fs)
     store.clear()  # the run's model is out_dir now; a second copy in the Ray storage is only disk
     result = RayTrainResult(flat=ret["flat"], metrics=ret["metrics"], checkpoint=str(out_dir),
                             resumed_at_epoch=ret["resumed_at_epoch"], history=list(ret.get("history") or []))

@@ -138,3 +138,23 @@ def test_a_truncated_latest_checkpoint_is_named_and_resume_falls_back_to_the_one
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)  # the run it would have been
     assert sorted(p.name for p in (tmp_path / "faulty").iterdir()) == ["epoch-3"]  # finished: only the last stays
+
+
+@pytest.mark.parametrize("mode,best", [("max", "epoch-2"), ("min", "epoch-4")])
+def test_a_store_with_a_monitor_keeps_the_latest_and_the_best(tmp_path, mode, best):
+    import json
+
+    from raysearch.train.ray_train import CheckpointStore
+
+    store = CheckpointStore(str(tmp_path / "store"), monitor=("val/mean_acc", mode))
+    for epoch, acc in enumerate([0.55, 0.71, 0.60, 0.52, 0.58, 0.56], start=1):
+        local = tmp_path / "work" / f"epoch-{epoch}"
+        local.mkdir(parents=True)
+        (local / "meta.json").write_text(json.dumps({"epoch": epoch, "flat": {"val/mean_acc": acc}}))
+        store.save(str(local))
+        kept = sorted(p.name for p in (tmp_path / "store").iterdir())
+        assert kept[-1] == f"epoch-{epoch}" and len(kept) <= 3  # the last 2 while running, and the best
+    assert Path(store.best()).name == best
+    store.prune(keep=1)  # finished
+    assert sorted(p.name for p in (tmp_path / "store").iterdir()) == sorted({best, "epoch-6"})
+    assert CheckpointStore(str(tmp_path / "store")).best() is None  # no monitor: no best, the last is the run's

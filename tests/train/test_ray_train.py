@@ -104,5 +104,12 @@ def test_one_worker_run_killed_mid_run_resumes_from_its_last_checkpoint(ray_loca
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)  # same threads, same seed: the same run
     timing = ("train/pairs_per_s", "ray/nodes")
     assert {k: v for k, v in res.flat.items() if k not in timing} == {k: v for k, v in clean.flat.items() if k not in timing}
+    for run in (clean, res):  # an earlier epoch better on validation than the last is kept as out_dir/best
+        import json
+
+        last = json.loads((Path(run.checkpoint) / "meta.json").read_text())
+        if (Path(run.checkpoint) / "best").exists():
+            best = json.loads((Path(run.checkpoint) / "best" / "meta.json").read_text())
+            assert best["epoch"] < last["epoch"] and best["flat"]["val/mean_acc"] > last["flat"]["val/mean_acc"]
     # the finished run's model is out_dir; its stored copy (only the latest was kept while it ran) is gone
     assert (tmp_path / "out" / "model").is_dir() and not (tmp_path / "ray" / "killed" / "checkpoints").exists()

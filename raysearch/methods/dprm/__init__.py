@@ -22,5 +22,5 @@ SMOKE_FIXED = {"epochs": 1, "max_length": 32, "n_boot": 50}
 METHOD = MethodHome(
     name="dprm", help="distributional reward model: per-option scores → answer distribution, optimal-transport loss",
     package=__name__, config_cls=DprmConfig, data_keys=DATA_KEYS, per_community_prefix="val/jsd/",
-    smoke_fixed=SMOKE_FIXED,
+    smoke_fixed=SMOKE_FIXED, monitor=("val/mean_jsd", "min"),
 )

@@ -22,5 +22,5 @@ SMOKE_FIXED = {"steps": 20, "epochs": 1, "n_boot": 100, "eval_repeats": 1}
 METHOD = MethodHome(
     name="npbtl", help="few-shot steerable reward (neural process over a user's choices), next to BTL and DPL",
     package=__name__, config_cls=NpbtlConfig, data_keys=DATA_KEYS, per_community_prefix="val/acc_ctx5/",
-    smoke_fixed=SMOKE_FIXED,
+    smoke_fixed=SMOKE_FIXED, monitor=("val/acc_ctx5", "max"),
 )

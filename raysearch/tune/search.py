@@ -202,6 +202,9 @@ def run_search(
     exp_path = f"{paths.ray_storage.rstrip('/')}/{paths.name}"
     if resume and tune.Tuner.can_restore(exp_path):
         print(f"[raysearch.tune] resuming {redact(exp_path)}", flush=True)
+        if callbacks:  # Ray Tune restores the run's callbacks (pickled with it); new ones cannot be added
+            print("[raysearch.tune] --callback on --resume: the run keeps the tracking callbacks of its first "
+                  "invocation (Ray Tune restores them with the run)", flush=True)
         tuner = tune.Tuner.restore(exp_path, trainable=trainable, resume_unfinished=True,
                                    resume_errored=False, restart_errored=False)
     else:

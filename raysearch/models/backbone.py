@@ -1,4 +1,5 @@
-"""Load any Hugging Face backbone as a one-output reward model (full fine-tuning or LoRA), offline."""
+"""Load any Hugging Face backbone as a one-output reward model (full fine-tuning or LoRA); offline unless a
+Hub name is given while online (``raysearch.models.hub``)."""
 
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1
 
 
-def resolve_backbone(name_or_path: str) -> str:
-    """A local directory for ``name_or_path``: the bundled MiniLM, a path, or a cached hub name.
+def resolve_backbone(name_or_path: str, *, what: str = "backbone") -> str:
+    """A local directory for ``name_or_path``: the bundled MiniLM, a path, or a Hugging Face Hub name.
 
-    Raises ``UserInputError`` (one line) when nothing loadable is found; never downloads.
+    A Hub name (``org/name``) is downloaded into the Hugging Face cache when online and read from that
+    cache under ``HF_HUB_OFFLINE=1`` (``raysearch.models.hub.resolve_hub``). Raises ``UserInputError``
+    (one line) when nothing loadable is found.
     """
     if name_or_path.lower() in _MINILM_ALIASES:
         return str(minilm_path())
@@ -44,24 +47,18 @@ def resolve_backbone(name_or_path: str) -> str:
     if p.is_dir():
         if not (p / "config.json").exists():
             raise UserInputError(
-                f"backbone directory {name_or_path!r} has no config.json; give a folder written by "
+                f"{what} directory {name_or_path!r} has no config.json; give a folder written by "
                 f"save_pretrained, or a model name"
             )
         return str(p)
-    if p.exists() or _looks_like_path(name_or_path):
+    if p.exists() or _looks_like_path(name_or_path) or not name_or_path.strip():
         raise UserInputError(
-            f"backbone path {name_or_path!r} does not exist or is not a directory; give a folder "
-            f"written by save_pretrained, a cached Hugging Face name, or {DEFAULT_BACKBONE!r}"
+            f"{what} path {name_or_path!r} does not exist or is not a directory; give a folder "
+            f"written by save_pretrained, a Hugging Face name, or {DEFAULT_BACKBONE!r}"
         )
-    try:
-        from huggingface_hub import snapshot_download
+    from raysearch.models.hub import resolve_hub
 
-        return str(snapshot_download(name_or_path, local_files_only=True))
-    except Exception:
-        raise UserInputError(
-            f"backbone {name_or_path!r} is neither a local directory nor a model in the Hugging Face "
-            f"cache (no downloads at run time); give a local path or {DEFAULT_BACKBONE!r}"
-        ) from None
+    return resolve_hub(name_or_path, what=what)
 
 
 def load_tokenizer(path: str) -> PreTrainedTokenizerBase:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 
 from raysearch.data.goqa import GLOBAL_COMMUNITY
 from raysearch.data.records import PairRecord
+from raysearch.models.card import DEFAULT_CONVENTION, TextConvention
 from raysearch.models.text import TokenCache, format_query
 
 
@@ -65,47 +67,75 @@ def distinct(ids: Sequence[int]) -> tuple[list[int], torch.Tensor]:
 
 
 class RewardModel:
-    """A trained reward model loaded from a checkpoint folder, steerable to any trained community.
+    """A trained reward model loaded from a model folder or a Hub name, steerable to any trained community.
+
+    It scores with the text convention it was trained with (``convention``: the community prefix and
+    ``max_length``, from the folder's ``raysearch.json``; a folder without one gets the default,
+    ``[Community] prompt``, with ``max_length`` from the checkpoint's ``meta.json``).
 
     >>> rm = RewardModel.load("runs/train/scpo/model")           # doctest: +SKIP
     >>> rm.score("Is climate change serious?", "Very serious", community="Chile")  # doctest: +SKIP
     """
 
-    def __init__(self, model: torch.nn.Module, tok, *, max_length: int = 64, device: str | torch.device = "cpu") -> None:
+    def __init__(self, model: torch.nn.Module, tok, *, max_length: int = 64, device: str | torch.device = "cpu",
+                 convention: TextConvention | None = None, card: dict | None = None) -> None:
         self.model = model.to(device).eval()
         self.tok = tok
         self.device = torch.device(device)
+        self.convention = replace(convention or DEFAULT_CONVENTION, max_length=max_length)
+        #: the folder's ``raysearch.json`` (communities, data, config, metrics), or None for an older folder
+        self.card = card
         self.cache = TokenCache(tok, max_length=max_length)
+
+    @property
+    def communities(self) -> list[str]:
+        """The communities it was trained on (empty where the folder does not say)."""
+        return list((self.card or {}).get("communities") or [])
 
     @classmethod
     def load(cls, path: str | Path, *, max_length: int | None = None, device: str | torch.device = "cpu") -> RewardModel:
-        """Load a ``model/`` folder; ``max_length`` defaults to the one it was trained with."""
-        import json
-
+        """Load a model folder (a run's ``model/``, or a checkpoint folder holding one) or a Hugging Face Hub
+        name ``org/name`` (downloaded when online, from the local cache under ``HF_HUB_OFFLINE=1``);
+        ``max_length`` defaults to the one it was trained with."""
         from raysearch.models.backbone import load_reward_model, resolve_backbone
+        from raysearch.models.card import convention, read_card
+        from raysearch.models.hub import model_folder
 
-        meta = Path(path).parent / "meta.json"
-        if max_length is None:
-            max_length = json.loads(meta.read_text())["config"]["max_length"] if meta.exists() else 64
-        model, tok = load_reward_model(resolve_backbone(str(path)), seed=0)
-        return cls(model, tok, max_length=max_length, device=device)
+        local = Path(path).expanduser()
+        folder = model_folder(local) if local.is_dir() else Path(resolve_backbone(str(path), what="reward model"))
+        conv = convention(folder)
+        model, tok = load_reward_model(resolve_backbone(str(folder), what="reward model"), seed=0)
+        return cls(model, tok, max_length=max_length or conv.max_length, device=device, convention=conv,
+                   card=read_card(folder))
+
+    def query(self, prompt: str, community: str | None) -> str:
+        """The first text segment the model scores: ``prompt`` under its community convention."""
+        if community and not self.convention.conditioned:
+            raise ValueError(f"this model was trained without a community prefix (condition_on_community=False, "
+                             f"e.g. the global model G); score it with community=None, not {community!r}")
+        return self.convention.query(prompt, community)
 
     def score_many(
         self, prompts: Sequence[str], responses: Sequence[str], *, community: str | None = None, batch_size: int = 64
     ) -> np.ndarray:
         """Rewards for each (prompt, response); ``community=None`` scores without steering."""
-        ids = self.cache.add([format_query(p, community) for p in prompts], list(responses))
+        ids = self.cache.add([self.query(p, community) for p in prompts], list(responses))
         return score_ids(self.model, self.cache, ids, batch_size=batch_size, device=self.device)
 
     def score(self, prompt: str, response: str, *, community: str | None = None) -> float:
         return float(self.score_many([prompt], [response], community=community)[0])
 
-    def pair_correct(self, pairs: Sequence[PairRecord], *, conditioned: bool, batch_size: int = 128) -> np.ndarray:
+    def pair_correct(self, pairs: Sequence[PairRecord], *, conditioned: bool | None = None,
+                     batch_size: int = 128) -> np.ndarray:
         """Per pair, True where the chosen response scores strictly higher (ties wrong); shape ``[len(pairs)]``.
 
-        ``conditioned`` prefixes each prompt with its community (a steerable model); G scores unsteered.
+        ``conditioned`` prefixes each prompt with its community (a steerable model; default: as the model
+        was trained); G scores unsteered. Global (unified) pairs never get a prefix.
         """
-        c_ids, r_ids = pair_text_ids(self.cache, pairs, conditioned=conditioned)
+        cond = self.convention.conditioned if conditioned is None else conditioned
+        q = [self.convention.query(p.prompt, p.community if cond and p.community != GLOBAL_COMMUNITY else None)
+             for p in pairs]
+        c_ids, r_ids = self.cache.add(q, [p.chosen for p in pairs]), self.cache.add(q, [p.rejected for p in pairs])
         texts, where = distinct(c_ids + r_ids)  # an option appears in several pairs: score each text once
         r = score_ids(self.model, self.cache, texts, batch_size=batch_size, device=self.device)[where.numpy()]
         return r[: len(pairs)] > r[len(pairs) :]

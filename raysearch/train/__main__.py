@@ -25,10 +25,25 @@ def main(argv: list[str] | None = None) -> int:
 
     from raysearch.tracking import activate
 
+    push = getattr(args, "push_to_hub", None)
+    if push:  # checked before training: offline, a bad id or a method without a model folder is one line now
+        from raysearch.errors import UserInputError
+        from raysearch.models.hub import check_push
+
+        if args.objective == "npbtl":
+            raise UserInputError("--push-to-hub: npbtl trains small networks on cached features, not a reward-model "
+                                 "folder; push a bt, scpo or dprm model")
+        check_push(push)
     # --callback: every run of this command (G, then the model) logs its reports under OUT/ once it has finished
     activate(args.callback, Path(args.out), args.objective)
     try:
-        return int(get(args.objective).run_cli(args))
+        code = int(get(args.objective).run_cli(args))
+        if code == 0 and push:
+            from raysearch.models.hub import push_from_cli
+            from raysearch.train.checkpoint import MODEL_DIR
+
+            push_from_cli(Path(args.out) / args.objective / MODEL_DIR, push)  # bt/scpo/dprm: OUT/<objective>/model
+        return code
     finally:
         activate(None, args.out, args.objective)
 

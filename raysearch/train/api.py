@@ -37,7 +37,7 @@ def load_pairs(source: str = "goqa", *, communities: list[str] | None = None, se
     data = prepare_data(source, communities, margin=margin, seed=seed, max_train_pairs=max_train_pairs,
                         max_global_pairs=max_train_pairs, strict=strict)
     glob = data.global_pairs.train if data.global_pairs is not None else []
-    return TrainData(train=data.pairs.train, eval=evals(data), global_train=glob)
+    return TrainData(train=data.pairs.train, eval=evals(data), global_train=glob, source=data.source)
 
 
 def fit(config: Any, data: Any, *, out: str | Path | None = None, workers: int = 0, cpus_per_worker: float = 1,

@@ -61,7 +61,8 @@ def save_checkpoint(
     out: Path, *, session: Any, cfg: Any, epoch: int, rng: list[dict[str, Any]], metrics: dict[str, Any],
     flat: dict[str, float],
 ) -> str:
-    """Write ``out/{<the session's model files>, trainer_state.pt, meta.json}`` atomically.
+    """Write ``out/{<the session's model files>, trainer_state.pt, meta.json}`` atomically; a ``model/``
+    folder also gets its ``raysearch.json`` and ``README.md`` model card (``raysearch.models.card``).
 
     The trainer state holds the optimizer, scheduler, epoch, every rank's RNG and whatever the
     session adds (``Session.save``), all tensors, numbers, strings and plain containers (it is loaded
@@ -69,6 +70,11 @@ def save_checkpoint(
     versions, readable without torch."""
     with atomic_dir(out) as tmp:
         extra = session.save(tmp)
+        if (tmp / MODEL_DIR).is_dir():  # the model folder carries its text convention, data and metrics
+            from raysearch.models.card import card_info, write_card
+
+            write_card(tmp / MODEL_DIR, card_info(cfg.to_dict(), metrics=metrics, flat=flat, epoch=epoch,
+                                                   **session.card()))
         sched = session.scheduler
         torch.save({**extra, "optimizer": session.optimizer.state_dict(),
                     "scheduler": sched.state_dict() if sched is not None else None, "epoch": epoch, "rng": rng},

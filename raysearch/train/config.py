@@ -178,6 +178,11 @@ def add_run_flags(parser: argparse.ArgumentParser, *, out_help: str, smoke_help:
                              "--workers 1, 2 uses both)")
     parser.add_argument("--out", default="runs/train", help=out_help)
     parser.add_argument("--smoke-test", action="store_true", help=smoke_help)
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", default=None,
+                        help="after training, upload the model folder (config, tokenizer, safetensors weights, "
+                             "README.md model card, raysearch.json; no trainer state, no pickles) to this Hugging "
+                             "Face Hub model repo, created private if new; needs the network (not HF_HUB_OFFLINE=1) "
+                             "and a token (HF_TOKEN or `hf auth login`)")
     from raysearch.tracking import add_callback_flag
 
     add_callback_flag(parser)  # each run's reports, logged from the driver once it has finished

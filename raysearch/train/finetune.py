@@ -119,6 +119,18 @@ class FineTuneSession(Session):
         if state.get("module") is not None:
             unwrap(self.model).load_state_dict(state["module"])
 
+    def card(self) -> dict[str, Any]:
+        """The communities of the training data (``data.communities``, else those of ``data.train``'s records,
+        the global one left out) and its ``source``, where the subclass's ``data`` says."""
+        from raysearch.data.goqa import GLOBAL_COMMUNITY
+
+        data = getattr(self, "data", None)
+        comms = getattr(data, "communities", None)
+        if comms is None:
+            comms = sorted({str(r.community) for r in getattr(data, "train", None) or []
+                            if getattr(r, "community", None) and r.community != GLOBAL_COMMUNITY})
+        return {"communities": list(comms), "source": getattr(data, "source", None)}
+
     def save(self, folder: Path) -> dict[str, Any]:
         save_reward_model(self.model, self.tok, folder / MODEL_DIR)
         m = unwrap(self.model)

@@ -95,6 +95,11 @@ class Session:
         """Extra entries of the checkpoint's ``meta.json`` (what a reader needs to use the model)."""
         return {}
 
+    def card(self) -> dict[str, Any]:
+        """What the model folder's card (``raysearch.models.card.card_info``) cannot read from the config and
+        metrics: ``communities`` trained on, data ``source``; only for sessions that save a ``model/`` folder."""
+        return {}
+
 
 def run(
     method: Any, cfg: Any, data: Any, *, device: torch.device | str | None = None, reporter: Reporter | None = None,

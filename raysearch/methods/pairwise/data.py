@@ -112,6 +112,8 @@ class TrainData:
     global_train: list[PairRecord] = field(default_factory=list)
     #: SCPO: Δ = r_G(chosen) - r_G(rejected) per training pair, if already computed (shape ``[len(train)]``)
     margins: torch.Tensor | None = None
+    #: the data source it came from (``goqa``, ``prism``, a file or folder), for the model card
+    source: str | None = None
 
 
 def evals(data: PreferenceData) -> dict[str, list[PairRecord]]:

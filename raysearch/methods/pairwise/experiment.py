@@ -83,7 +83,7 @@ def run_experiment(
     elif data.global_pairs is not None:
         g_cfg = replace(cfg, objective="bt", init_from=None, reference=None, condition_on_community=False)
         print(f"[raysearch.train] stage 1/2: global model G on {len(data.global_pairs.train)} global pairs", flush=True)
-        ref_path, ref_metrics = fit_stage(g_cfg, TrainData(data.global_pairs.train, evals), name="global",
+        ref_path, ref_metrics = fit_stage(g_cfg, TrainData(data.global_pairs.train, evals, source=data.source), name="global",
                                      out=out / "global", workers=workers, gpu=gpu, cpus=cpus)
     else:
         raise UserInputError(
@@ -95,7 +95,7 @@ def run_experiment(
         m_cfg = replace(cfg, init_from=None, reference=None)
     print(f"[raysearch.train] stage 2/2: {cfg.objective.upper()} model on {len(data.pairs.train)} community pairs", flush=True)
     glob = data.global_pairs.train if data.global_pairs is not None else []
-    model_path, metrics = fit_stage(m_cfg, TrainData(data.pairs.train, evals, global_train=glob), name=cfg.objective,
+    model_path, metrics = fit_stage(m_cfg, TrainData(data.pairs.train, evals, global_train=glob, source=data.source), name=cfg.objective,
                                out=out / cfg.objective, workers=workers, gpu=gpu, cpus=cpus)
     flat = read_meta(Path(model_path).parent).get("flat", {})
     extra = {k: v for k, v in flat.items() if k.startswith(("scpo/", "train/"))}

@@ -45,16 +45,17 @@ def global_stage(base: PairwiseConfig, data: PreferenceData) -> Stage | None:
     """G on the global pairs, or None where the source has none (PRISM: G is given with --reference)."""
     if data.global_pairs is None:
         return None
-    return Stage(global_config(base), TrainData(data.global_pairs.train, val_only(data)), "global")
+    return Stage(global_config(base), TrainData(data.global_pairs.train, val_only(data), source=data.source), "global")
 
 
 def baseline_stage(base: PairwiseConfig, data: PreferenceData, *, experiment: str, g_path: str | None) -> tuple[str, Stage]:
     """The same-init baseline of the trials: fine-tuning from G for scpo, plain BT from the backbone for bt."""
     if experiment == "scpo":
         assert g_path is not None
-        return FINETUNE, Stage(finetune_config(base, g_path), TrainData(data.pairs.train, val_only(data)), "baseline-ft")
+        ft = TrainData(data.pairs.train, val_only(data), source=data.source)
+        return FINETUNE, Stage(finetune_config(base, g_path), ft, "baseline-ft")
     bt_cfg = replace(base, objective="bt", gamma_start=0.0, gamma_end=0.0, shape="constant", global_share=0.0)
-    return "BT baseline", Stage(bt_cfg, TrainData(data.pairs.train, val_only(data)), "baseline-bt")
+    return "BT baseline", Stage(bt_cfg, TrainData(data.pairs.train, val_only(data), source=data.source), "baseline-bt")
 
 
 def fit(stage: Stage, *, root: Path, workers: int, gpu: bool, seed: int | None = None, cpus: float = 1) -> str:
@@ -119,7 +120,8 @@ def prepare_trials(
             margins = reference_margins(g_cfg, data.pairs.train)
             torch.save(margins, cache)
     glob = data.global_pairs.train if data.global_pairs is not None else []
-    return trial_base, TrainData(data.pairs.train, val_only(data), global_train=glob, margins=margins), baselines
+    return trial_base, TrainData(data.pairs.train, val_only(data), global_train=glob, margins=margins,
+                                  source=data.source), baselines
 
 
 def confirm_trials(front: Any, space: Any, data: PreferenceData, base: PairwiseConfig, paths: Any, *,

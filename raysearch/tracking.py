@@ -7,7 +7,8 @@ by default, so the offline modes work without a server:
   ``RUN/tensorboard/<trial>/`` instead of Ray's trial folders (those are deleted by checkpoint retention
   and may live in s3://); ``tensorboard --logdir RUN/tensorboard``. Tags are Ray's: ``ray/tune/<metric>``.
 - ``mlflow``: ``ray.air.integrations.mlflow.MLflowLoggerCallback``; tracking URI ``$MLFLOW_TRACKING_URI``
-  if set, else ``file:RUN/mlruns`` (``mlflow ui --backend-store-uri RUN/mlruns``); one MLflow run per trial.
+  if set (read by MLflow itself, never held by the pickled callback), else ``file:RUN/mlruns``
+  (``mlflow ui --backend-store-uri RUN/mlruns``); one MLflow run per trial, experiment = the run name.
 - ``wandb``: ``ray.air.integrations.wandb.WandbLoggerCallback``; project ``$WANDB_PROJECT`` or the run
   name, files in ``RUN/wandb/``, offline unless ``$WANDB_MODE`` is set (``wandb sync RUN/wandb/offline-*``).
 
@@ -58,8 +59,17 @@ def check_names(names: Iterable[str] | None) -> list[str]:
     return out
 
 
-def mlflow_uri(run_dir: Path) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or (Path(run_dir).resolve() / "mlruns").as_uri()
+def mlflow_uri(run_dir: Path) -> str | None:
+    """``file:RUN/mlruns``, or None when ``MLFLOW_TRACKING_URI`` is set: MLflow then reads it itself, so a
+    URI carrying a password never sits in a callback that Ray Tune pickles into ``tuner.pkl``."""
+    return None if os.environ.get("MLFLOW_TRACKING_URI") else (Path(run_dir).resolve() / "mlruns").as_uri()
+
+
+def mlflow_where(run_dir: Path) -> str:
+    """Where MLflow runs go, for a message (a password in ``MLFLOW_TRACKING_URI`` masked)."""
+    from raysearch.redact import redact
+
+    return redact(os.environ.get("MLFLOW_TRACKING_URI") or str(mlflow_uri(run_dir)))
 
 
 def wandb_settings(run_dir: Path, experiment_name: str) -> dict[str, Any]:
@@ -174,14 +184,15 @@ def log_history(name: str, history: Sequence[dict[str, Any]], *, config: dict[st
         where.append(f"TensorBoard: {logdir}")
     if "mlflow" in target.names:
         mlflow: Any = require("mlflow", EXTRA, "--callback mlflow")
-        mlflow.set_tracking_uri(mlflow_uri(target.run_dir))
+        if (uri := mlflow_uri(target.run_dir)) is not None:
+            mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(target.experiment_name)
         with mlflow.start_run(run_name=name):
             if config:
                 mlflow.log_params({k: str(v)[:250] for k, v in config.items()})
             for step, vals in rows:
                 mlflow.log_metrics({k.replace("@", "_at_"): v for k, v in vals.items()}, step=step)
-        where.append(f"MLflow: {mlflow_uri(target.run_dir)}")
+        where.append(f"MLflow: {mlflow_where(target.run_dir)}")
     if "wandb" in target.names:
         wandb: Any = require("wandb", EXTRA, "--callback wandb")
         s = wandb_settings(target.run_dir, target.experiment_name)

@@ -66,6 +66,16 @@ def test_mlflow_callback_is_local(tmp_path, monkeypatch):
     assert isinstance(cb, MLflowLoggerCallback) and cb.tracking_uri == (tmp_path / "mlruns").resolve().as_uri()
 
 
+def test_mlflow_uri_from_the_environment_is_never_held(tmp_path, monkeypatch):
+    from raysearch.tracking import mlflow_uri, mlflow_where
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert mlflow_uri(tmp_path) == (tmp_path / "mlruns").resolve().as_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://me:s3cret@mlflow.example.com")
+    assert mlflow_uri(tmp_path) is None  # MLflow reads the variable itself; nothing pickled holds it
+    assert "s3cret" not in mlflow_where(tmp_path) and "mlflow.example.com" in mlflow_where(tmp_path)
+
+
 def test_wandb_callback_is_offline(tmp_path, monkeypatch):
     pytest.importorskip("wandb")
     from ray.air.integrations.wandb import WandbLoggerCallback

@@ -103,3 +103,18 @@ def test_unconditioned_model_refuses_a_community(tiny_backbone, tmp_path):
         rm.score("q?", "yes", community="A")
     assert isinstance(rm.score("q?", "yes"), float)
     assert rm.pair_correct(make_pairs(2)).shape == (8,)
+
+
+def test_card_of_a_distribution_model_tabulates_jsd_and_w1():
+    from raysearch.models.card import card_info, metrics_table, render_card
+
+    flat = {"test/jsd/Chile": 0.1234, "test/w1/Chile": 0.2, "test/jsd/Mexico": 0.3, "test/w1/Mexico": 0.4,
+            "test/mean_jsd": 0.21, "test/acc/Chile": 0.6, "test/acc/Mexico": 0.7, "test/mean_acc": 0.65}
+    info = card_info({"objective": "dprm", "backbone": "all-MiniLM-L6-v2", "max_length": 96}, metrics={},
+                     flat=flat, epoch=1, communities=["Chile", "Mexico"], source="/data/eval.json")
+    assert info["data"]["dataset"] == "Anthropic/llm_global_opinions" and info["base_model"].endswith("all-MiniLM-L6-v2")
+    table = metrics_table(info)
+    assert table.splitlines()[0] == "| community | test acc | test jsd | test w1 |"
+    assert "| Chile | 60.0 | 0.123 | 0.200 |" in table and "| **mean** | 65.0 | 0.210 |  |" in table
+    text = render_card(info)
+    assert "arXiv:2402.09764" in text and '"[Chile] Is family important?"' in text and "**96** tokens" in text

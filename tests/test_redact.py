@@ -49,7 +49,7 @@ def test_redact_obj_walks_containers():
 
 def test_write_outputs_keeps_the_password_out_of_every_file(tmp_path, monkeypatch):
     import raysearch.train.ray_train
-    from raysearch.tune import search
+    from raysearch.tune import pipeline as search
 
     monkeypatch.setattr(search, "read_rungs", lambda storage, name: [])  # the storage is not reachable here
     uploaded: dict[str, bytes] = {}  # the summary copied to the (unreachable) shared storage
@@ -86,11 +86,11 @@ def test_tune_cli_reads_the_storage_from_the_environment_and_prints_no_password(
     import raysearch.ray_env
     import raysearch.tune.study
     from raysearch.tune import __main__ as cli
-    from raysearch.tune import search
+    from raysearch.tune import pipeline as search
 
     seen: dict = {}
 
-    def fake_run_search(space, data, base, paths, *, resume, reference=None, command=""):
+    def fake_run_search(space, data, base, paths, *, resume, reference=None, command="", **options):
         seen.update(storage=paths.optuna_storage, command=command)
         return build_front([ParetoPoint("t0", (0.6, 0.4), {}, {})], objectives=("a", "b"), modes=("max", "max"),
                            reference_point=(0.0, 0.0))
@@ -98,6 +98,7 @@ def test_tune_cli_reads_the_storage_from_the_environment_and_prints_no_password(
     monkeypatch.setattr(search, "run_search", fake_run_search)
     monkeypatch.setattr(raysearch.ray_env, "init_ray", lambda: "fake")
     monkeypatch.setattr(cli, "_check_storage_for_cluster", lambda storage: None)
+    monkeypatch.setattr(cli, "_check_gpus", lambda resources, local: None)
     monkeypatch.setattr(raysearch.tune.study, "read_rungs", lambda storage, name: [])
     env_url = f"postgresql://alice:{SECRET}@db.example/optuna"
     monkeypatch.setenv(cli.STORAGE_ENV, env_url)

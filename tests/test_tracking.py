@@ -12,7 +12,7 @@ import pytest
 from raysearch.errors import run_cli
 from raysearch.tracking import TrackingTarget, check_names, log_history, make_callbacks, read_scalars
 from raysearch.tune.__main__ import main as tune_main
-from raysearch.tune.search import eta_seconds, progress_line
+from raysearch.tune.pipeline import eta_seconds, progress_line
 
 
 def _fails(main, argv, capsys, match):

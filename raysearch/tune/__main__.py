@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tracking = check_names(args.callback)  # an unknown name or a missing package: one line, before anything runs
     from raysearch.train.config import fields
-    from raysearch.tune.search import SearchPaths, run_search
+    from raysearch.tune.pipeline import SearchPaths, run_search
     from raysearch.tune.space_files import builtin_space_path, load_space, peek_experiment
 
     path = Path(args.space) if args.space else builtin_space_path(args.experiment)

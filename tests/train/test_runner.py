@@ -85,6 +85,7 @@ class Toy:
     data_keys: tuple[str, ...] = ()
     per_community_prefix: str = "val/"
     smoke_fixed: dict[str, Any] = field(default_factory=dict)
+    monitor: tuple[str, str] = ("val/mse", "min")
 
     def prepare(self, source, communities, cfg, *, seed, **data_opts):
         return toy_data(seed), []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from raysearch.ray_env import stop_nodes_in
-from raysearch.tune.search import load_pareto_model
+from raysearch.tune.pipeline import load_pareto_model
 from raysearch.tune.study import read_front
 
 pytestmark = pytest.mark.slow

@@ -127,7 +127,7 @@ def test_a_real_search_stops_the_dominated_trial_and_trains_the_non_dominated_on
     from raysearch.methods.pairwise.config import PairwiseConfig
     from raysearch.methods.pairwise.data import PreferenceData
     from raysearch.ray_env import init_ray
-    from raysearch.tune.search import SearchPaths, run_search
+    from raysearch.tune.pipeline import SearchPaths, run_search
     from raysearch.tune.space import SearchSpace
 
     pairs = pairs_factory(12)

@@ -32,8 +32,10 @@ def init_ray(*, num_cpus: int | None = None, quiet: bool = True, log_to_driver: 
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=log_to_driver)
         return "cluster"
-    # The dashboard serves the State API that Ray Train's placement-group cleaner polls.
-    ray.init(num_cpus=num_cpus, dashboard_host="127.0.0.1", runtime_env=runtime_env,
+    # The dashboard serves the State API that Ray Train's placement-group cleaner polls. address="local": a new
+    # Ray of our own even when a user's cluster started with `ray start` runs on this machine (without it, ray.init
+    # would join that cluster, found through /tmp/ray/ray_current_cluster); RAY_ADDRESS is how to join one.
+    ray.init(address="local", num_cpus=num_cpus, dashboard_host="127.0.0.1", runtime_env=runtime_env,
              log_to_driver=True, logging_level=logging.WARNING if quiet else logging.INFO)
     return "local"
 

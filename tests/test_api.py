@@ -36,12 +36,30 @@ def test_a_readme_example_runs_as_written(index, tmp_path):
         assert (tmp_path / "runs" / "api" / "bt" / "model" / "model.safetensors").is_file()
         assert re.search(r"\[-?\d", r.stdout.strip().splitlines()[-1])  # one finite score printed
     else:
-        from raysearch.pareto import ParetoFront
+        import csv
 
-        front = ParetoFront.from_json(tmp_path / "runs" / "api" / "scpo" / "pareto.json")
+        from raysearch.pareto import ParetoFront
+        from raysearch.tracking import read_scalars
+
+        root = tmp_path / "runs" / "api" / "scpo"
+        front = ParetoFront.from_json(root / "pareto.json")
         printed = [ln.split()[0] for ln in r.stdout.splitlines() if ln.split() and ln.split()[0] in
                    {p.trial_id for p in front.points}]
         assert front.points and printed == [p.trial_id for p in front.points]  # the returned front is the run's
+        # the live progress lines, the dashboard line and the TensorBoard hint of a real search
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("[raysearch.tune] trial ")]
+        assert len(lines) == 2 and "| running" in lines[-1] and "| front " in lines[-1] and "HV " in lines[-1], r.stdout
+        assert f"tensorboard --logdir {root.resolve() / 'tensorboard'}" in r.stdout
+        assert "[raysearch.tune] Ray dashboard: http://" in r.stdout  # a local Ray started by the CLI has one
+        # --callback tensorboard: each trial's event files hold its objectives, with the values in trials.csv
+        with (root / "trials.csv").open() as f:
+            rows = [row for row in csv.DictReader(f) if row.get("val/mean_acc")]
+        assert len(rows) == 2, rows
+        for row in rows:
+            scalars = read_scalars(root / "tensorboard" / row["trial_id"])
+            for metric in ("val/mean_acc", "val/worst3_acc"):
+                logged = scalars[f"ray/tune/{metric}"]
+                assert logged and logged[-1][1] == pytest.approx(float(row[metric]), abs=1e-6), (row["trial_id"], metric)
 
 
 def test_bad_options_raise_one_clear_error(tmp_path):

@@ -356,7 +356,7 @@ def _fit_in_task(method: Any, cfg: Any, data: Any, *, name: str, storage_path: s
     best = store.best()
     with atomic_dir(out_dir) as tmp:
         pyarrow.fs.copy_files(store.fs_path(ret["checkpoint"]), str(tmp), source_filesystem=store.fs)
-        if best is not None and best.rstrip("/").rsplit("/", 1)[-1] != store.fs_path(ret["checkpoint"]).rstrip("/").rsplit("/", 1)[-1]:
+        if best is not None and best != store.fs_path(ret["checkpoint"]):
             # an earlier epoch was better on validation: kept beside the last as out_dir/best (a whole checkpoint)
             pyarrow.fs.copy_files(best, str(tmp / BEST_DIR), source_filesystem=store.fs)
     store.clear()  # the run's model is out_dir now; a second copy in the Ray storage is only disk

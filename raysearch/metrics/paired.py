@@ -58,17 +58,26 @@ def _stats(acc: np.ndarray, names: list[str], majority: frozenset[str]) -> np.nd
     return np.concatenate([acc, np.stack(extra, axis=-1)], axis=-1)
 
 
-def paired_summary(correct: Mapping[str, np.ndarray], communities: Sequence[str], groups: Sequence[str], *,
-                   reference: str, majority: frozenset[str] = MAJORITY, n_boot: int = 2000,
-                   seed: int = 0) -> PairedSummary:
-    """Accuracy of every model and its paired difference to ``reference``, per community and summarized.
+@dataclass(frozen=True)
+class Resampled:
+    """Per model, the statistics (``stats``: each community, then ``SUMMARIES``) on the data and on
+    each bootstrap resample of questions; the same resamples for every model."""
 
-    ``correct[model]`` is a boolean array over the same evaluation pairs (``communities`` and
-    ``groups`` give each pair's community and question). One bootstrap resample draws questions
-    with replacement and applies to every model and community alike.
+    stats: tuple[str, ...]
+    n_pairs: tuple[int, ...]
+    point: dict[str, np.ndarray]  # model -> [len(stats)]
+    boot: dict[str, np.ndarray]  # model -> [n_boot, len(stats)], NaN where a resample drew none of a community's questions
+
+
+def resample_stats(correct: Mapping[str, np.ndarray], communities: Sequence[str], groups: Sequence[str], *,
+                   majority: frozenset[str] = MAJORITY, n_boot: int = 2000, seed: int = 0) -> Resampled:
+    """Accuracy per community and summarized, for every model, on the data and on ``n_boot`` resamples.
+
+    ``correct[model]`` holds per-pair values (booleans, or seed-averaged fractions) over the same
+    evaluation pairs; ``communities`` and ``groups`` give each pair's community and question. One
+    resample draws questions with replacement and applies to every model and community alike, so
+    any function of several models' statistics (a difference, a ratio) can be bootstrapped paired.
     """
-    if reference not in correct:
-        raise ValueError(f"reference {reference!r} is not among the models: {', '.join(correct)}")
     comm = np.asarray(communities)
     names = sorted(set(comm.tolist()))
     _, g = np.unique(np.asarray(groups), return_inverse=True)
@@ -82,26 +91,41 @@ def paired_summary(correct: Mapping[str, np.ndarray], communities: Sequence[str]
     mult = np.zeros((n_boot, n_groups))
     np.add.at(mult, (np.arange(n_boot)[:, None].repeat(n_groups, 1), draws), 1.0)
     den = mult @ count.T  # [n_boot, C]
-    out_stats: dict[str, np.ndarray] = {}
-    out_boot: dict[str, np.ndarray] = {}
+    point: dict[str, np.ndarray] = {}
+    boot: dict[str, np.ndarray] = {}
     for model, ok in correct.items():
         ok = np.asarray(ok, dtype=float)
         if ok.shape != comm.shape:
             raise ValueError(f"model {model!r} has {ok.size} results for {comm.size} evaluation pairs")
         hit = np.zeros((len(names), n_groups))
         np.add.at(hit, (cidx, g), ok)
-        point = hit.sum(1) / count.sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            boot = (mult @ hit.T) / den  # NaN where a resample drew none of a community's questions
-        out_stats[model] = _stats(point, names, majority)
-        out_boot[model] = _stats(boot, names, majority)
-    stats = (*names, *SUMMARIES)
-    n_pairs = [int(count[k].sum()) for k in range(len(names))] + [int(comm.size)] * len(SUMMARIES)
+            b = (mult @ hit.T) / den
+        point[model] = _stats(hit.sum(1) / count.sum(1), names, majority)
+        boot[model] = _stats(b, names, majority)
+    n_pairs = tuple([int(count[k].sum()) for k in range(len(names))] + [int(comm.size)] * len(SUMMARIES))
+    return Resampled(stats=(*names, *SUMMARIES), n_pairs=n_pairs, point=point, boot=boot)
 
-    def interval(value: float, boots: np.ndarray, n: int) -> Interval:
-        lo, hi = np.nanpercentile(boots, [2.5, 97.5]) if np.isfinite(boots).any() else (np.nan, np.nan)
-        return Interval(float(value), float(lo), float(hi), n)
 
+def interval(value: float, boots: np.ndarray, n: int) -> Interval:
+    """``value`` with the 2.5 and 97.5 percentiles of its resampled values (NaN ones ignored)."""
+    lo, hi = np.nanpercentile(boots, [2.5, 97.5]) if np.isfinite(boots).any() else (np.nan, np.nan)
+    return Interval(float(value), float(lo), float(hi), n)
+
+
+def paired_summary(correct: Mapping[str, np.ndarray], communities: Sequence[str], groups: Sequence[str], *,
+                   reference: str, majority: frozenset[str] = MAJORITY, n_boot: int = 2000,
+                   seed: int = 0) -> PairedSummary:
+    """Accuracy of every model and its paired difference to ``reference``, per community and summarized.
+
+    ``correct[model]`` is a boolean array over the same evaluation pairs (``communities`` and
+    ``groups`` give each pair's community and question). One bootstrap resample draws questions
+    with replacement and applies to every model and community alike (``resample_stats``).
+    """
+    if reference not in correct:
+        raise ValueError(f"reference {reference!r} is not among the models: {', '.join(correct)}")
+    r = resample_stats(correct, communities, groups, majority=majority, n_boot=n_boot, seed=seed)
+    stats, n_pairs, out_stats, out_boot = r.stats, r.n_pairs, r.point, r.boot
     acc = {m: {s: interval(out_stats[m][k], out_boot[m][:, k], n_pairs[k]) for k, s in enumerate(stats)}
            for m in correct}
     diff = {m: {s: interval(out_stats[m][k] - out_stats[reference][k], out_boot[m][:, k] - out_boot[reference][:, k],

@@ -142,3 +142,49 @@ def test_bad_flags_are_one_line(capsys):
 def test_unknown_split_is_a_user_error(tiny_backbone, tmp_path):
     with pytest.raises(ValueError, match="split 'dev' is unknown"):
         run_seed(_data(), replace(_base(tiny_backbone)), tmp_path, splits=("dev",))
+
+
+def _efficiency_script():
+    _script()  # it imports the budget from scpo_baselines
+    spec = importlib.util.spec_from_file_location("scpo_data_efficiency", EXPERIMENTS / "scpo_data_efficiency.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_data_efficiency_shares_are_nested_and_seeded():
+    mod = _efficiency_script()
+    sub = mod.nested_subsets(100, [0.1, 0.25, 1.0], seed=3)
+    assert [len(v) for v in sub.values()] == [10, 25, 100]
+    assert set(sub[0.1]) <= set(sub[0.25]) <= set(sub[1.0])
+    assert np.array_equal(sub[0.25], mod.nested_subsets(100, [0.1, 0.25, 1.0], seed=3)[0.25])
+    assert not np.array_equal(sub[0.25], mod.nested_subsets(100, [0.1, 0.25, 1.0], seed=4)[0.25])
+
+
+@pytest.mark.slow
+def test_data_efficiency_script_end_to_end(tiny_backbone, tmp_path):
+    """Two shares, one seed: both models per share from one G, the tables, the ratio column and the plot."""
+    mod = _efficiency_script()
+    out = tmp_path / "eff"
+    argv = ["--smoke-test", "--backbone", tiny_backbone, "--seeds", "0", "--out", str(out), "--plot", str(out / "p.png")]
+    assert mod.main(argv) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["shares"] == [0.25, 1.0] and res["n_pairs"] == {"0.25": 16, "1": 64}
+    acc = res["summaries"]["test"]["accuracy"]
+    assert set(acc) == {f"{m}@{f}" for m in (FINETUNE, STEERABLE) for f in ("0.25", "1")} | {GLOBAL}
+    assert (out / "seed-0" / "global" / "FINGERPRINT").is_file()
+    for share in ("share-25", "share-100"):
+        for m in ("finetune", "steerable"):
+            assert (out / "seed-0" / share / m / "FINGERPRINT").is_file()
+    table = (out / "table.md").read_text()
+    assert table.count("pairs FT needs to equal SCPO") == 6  # test and val x mean, minority, majority
+    assert (out / "p.png").stat().st_size > 0 and not list(out.glob("*.tmp"))
+
+
+def test_data_efficiency_bad_shares_are_one_line(capsys):
+    mod = _efficiency_script()
+    with pytest.raises(SystemExit) as e:
+        run_cli(mod.main, ["--shares", "0.5", "0.25"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "shares must increase within (0, 1]" in err[0], err

@@ -24,6 +24,7 @@ def test_two_node_search_spans_both_nodes(tiny_backbone, tmp_path):
     try:
         p = subprocess.run(["bash", "cluster/local-two-node.sh", "--smoke-test", "--communities", "Chile", "Mexico",
                             "--backbone", tiny_backbone, "--num-samples", "2",
+                            "--seed-reruns", "0",  # reruns are tested on one node; here they only cost time
                             "--storage", f"file://{tmp_path}/ray-results"],  # a URI: G and the summary go through it
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
         # the script stopped its own two nodes (and only those: it never runs `ray stop`)

@@ -142,7 +142,7 @@ num_samples: 2
 max_concurrent: 1
 seed_reruns: 0
 resources: {workers: 2, cpus_per_worker: 1, gpus_per_worker: 0}   # each trial a Ray Train run of 2 DDP workers
-fixed: {epochs: 8, max_train_pairs: 400, max_global_pairs: 32, max_length: 32, batch_size: 32, n_boot: 20, precision: fp32}
+fixed: {epochs: 8, max_train_pairs: 200, max_global_pairs: 32, max_length: 32, batch_size: 32, n_boot: 20, precision: fp32}
 params:
   tau: {type: categorical, choices: [0.7]}   # both trials the same configuration: the second is the unkilled run
 """

@@ -21,25 +21,32 @@ from raysearch.errors import UserInputError
 from raysearch.metrics.distribution import js_distance
 from raysearch.softprompt.survey import Item, Survey
 
-#: Hofstede file name -> GlobalOpinionQA community name, where they differ.
-GOQA_NAMES = {
-    "U.S.A.": "United States",
-    "Great Britain": "Britain",
-    "Korea South": "S. Korea",
-    "South Africa": "S. Africa",
+#: Hofstede file name -> GlobalOpinionQA community names, where they differ. A region of the Hofstede
+#: file is the GlobalOpinionQA countries it covers: "Arab countries" is Hofstede's cluster of Egypt,
+#: Iraq, Kuwait, Lebanon, Libya, Saudi Arabia and the U.A.E. (Hofstede et al. 2010, "Cultures and
+#: Organizations", 3rd ed.), of which the slice has the first five; each question keeps its own
+#: country's answers.
+GOQA_NAMES: dict[str, tuple[str, ...]] = {
+    "U.S.A.": ("United States",),
+    "Great Britain": ("Britain",),
+    "Korea South": ("S. Korea",),
+    "South Africa": ("S. Africa",),
+    "India": ("India (Current national sample)",),
+    "Arab countries": ("Egypt", "Iraq", "Kuwait", "Lebanon", "Libya"),
 }
 INSTRUCTION = "Reply with the number of one option."
 
 
 def goqa_survey(country: str, n: int, *, seed: int) -> tuple[Survey, list[DistributionRecord]]:
     """Up to ``n`` of the country's GlobalOpinionQA questions (2-5 options) as a survey."""
-    name = GOQA_NAMES.get(country, country)
-    records = [r for r in load_goqa().records if r.community == name and 2 <= len(r.options) <= 5]
+    names = GOQA_NAMES.get(country, (country,))
+    records = [r for r in load_goqa().records if r.community in names and 2 <= len(r.options) <= 5]
     if not records:
         raise UserInputError(
-            f"the bundled GlobalOpinionQA slice has no question for {name!r}; drop --goqa or "
-            "pick a country it covers (e.g. China, India, Mexico, 'U.S.A.')"
+            f"the bundled GlobalOpinionQA slice has no question for {country!r}; drop --goqa or "
+            "pick a country it covers (e.g. China, India, Mexico, 'U.S.A.', 'Arab countries')"
         )
+    name = names[0] if len(names) == 1 else f"{country} ({', '.join(names)})"
     order = np.random.default_rng(seed).permutation(len(records))[:n]
     chosen = [records[i] for i in sorted(order)]
     items = tuple(Item(number=k + 1, text=r.prompt.strip(), options=tuple(r.options)) for k, r in enumerate(chosen))

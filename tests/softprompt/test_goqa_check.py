@@ -30,3 +30,15 @@ def test_goqa_survey_for_a_hofstede_name() -> None:
     assert 0.0 <= mean_js(probs, records) <= 1.0
     with pytest.raises(UserInputError, match="no question"):
         goqa_survey("Atlantis", 3, seed=0)
+
+
+def test_every_hofstede_country_the_check_names_has_questions() -> None:
+    """The names the error line suggests, India's current national sample, and a region as its countries."""
+    from raysearch.softprompt.goqa_check import GOQA_NAMES
+
+    for country in ("China", "India", "Mexico", "U.S.A.", *GOQA_NAMES):
+        survey, records = goqa_survey(country, 40, seed=0)
+        assert records, country
+    _, arab = goqa_survey("Arab countries", 200, seed=0)
+    assert {r.community for r in arab} == set(GOQA_NAMES["Arab countries"])  # every country of the region
+    assert {r.community for r in goqa_survey("India", 5, seed=0)[1]} == {"India (Current national sample)"}

@@ -53,14 +53,35 @@ def goqa_survey(country: str, n: int, *, seed: int) -> tuple[Survey, list[Distri
     return Survey(name=f"GlobalOpinionQA {name}", items=items, dimensions=(), instruction=INSTRUCTION), chosen
 
 
-def mean_js(probs: torch.Tensor, records: list[DistributionRecord]) -> float:
-    """probs (I, 5) from the scorer; each question keeps its first K options, renormalized."""
+def js_per_question(probs: torch.Tensor, records: list[DistributionRecord]) -> np.ndarray:
+    """probs (I, 5) from the scorer -> the JS distance of each question; each keeps its first K options, renormalized."""
     distances = []
     for row, record in zip(probs, records, strict=True):
         k = len(record.options)
         distances.append(js_distance(row[:k].double().tolist(), record.distribution))
-    return float(np.mean(distances))
+    return np.array(distances)
 
 
-def goqa_report(results: dict[str, float], n_questions: int) -> dict[str, Any]:
-    return {"questions": n_questions, "mean_js_distance": results}
+def mean_js(probs: torch.Tensor, records: list[DistributionRecord]) -> float:
+    """Mean over questions of ``js_per_question``."""
+    return float(js_per_question(probs, records).mean())
+
+
+#: prompt pairs whose JS distances are compared question by question
+PAIRS = (("optimized", "persona"), ("optimized", "naive"), ("persona", "naive"))
+
+
+def goqa_report(per_question: dict[str, np.ndarray], n_questions: int, *, n_boot: int = 2000,
+                seed: int = 0) -> dict[str, Any]:
+    """Mean JS distance of each prompt, and the paired differences over the same questions with
+    95% bootstrap intervals (questions resampled; ``raysearch.metrics.paired.paired_difference``)."""
+    from raysearch.metrics.paired import paired_difference
+
+    diffs = {}
+    for a, b in PAIRS:
+        if a in per_question and b in per_question:
+            iv = paired_difference(per_question[a], per_question[b], n_boot=n_boot, seed=seed)
+            diffs[f"{a} - {b}"] = {"value": iv.value, "low": iv.low, "high": iv.high}
+    return {"questions": n_questions, "mean_js_distance": {k: float(np.mean(v)) for k, v in per_question.items()},
+            "js_per_question": {k: [float(x) for x in v] for k, v in per_question.items()},
+            "paired_difference": diffs}

@@ -140,8 +140,9 @@ class SurveyObjective:
         return self.summary(self.subspace.prompts(z), eval_id)
 
     def goqa_check(self, z: np.ndarray, n_questions: int) -> dict[str, Any]:
-        """Mean JS distance to the country's GlobalOpinionQA answers: naive, persona, optimized."""
-        from raysearch.softprompt.goqa_check import goqa_report, goqa_survey, mean_js
+        """JS distance to the country's GlobalOpinionQA answers, per question and mean: naive, persona,
+        optimized, with paired intervals of their differences."""
+        from raysearch.softprompt.goqa_check import goqa_report, goqa_survey, js_per_question
 
         survey, records = goqa_survey(self.cfg.country, n_questions, seed=self.cfg.seed)
         scorer = SurveyScorer(
@@ -152,8 +153,8 @@ class SurveyObjective:
             max_rows=max(self.cfg.max_rows, len(survey.items)),
         )
         prompts = self.prompts_of(z)
-        results = {name: mean_js(scorer.answer_probs(p)[0], records) for name, p in prompts.items()}
-        return goqa_report(results, len(records))
+        results = {name: js_per_question(scorer.answer_probs(p)[0], records) for name, p in prompts.items()}
+        return goqa_report(results, len(records), seed=self.cfg.seed)
 
     def save(self, z: np.ndarray, folder: str | Path, meta: dict[str, Any]) -> Path:
         """Save prompt(z) as a peft prompt-tuning adapter folder."""

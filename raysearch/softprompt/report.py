@@ -154,7 +154,10 @@ def markdown(report: dict[str, Any]) -> str:
             "",
             f"GlobalOpinionQA check ({report['goqa']['questions']} of the country's questions, "
             "mean Jensen-Shannon distance to its answers, lower is closer): "
-            + ", ".join(f"{name} {js[name]:.3f}" for name in ROWS),
+            + ", ".join(f"{name} {js[name]:.3f}" for name in ROWS)
+            + "".join(f"; {k} {d['value']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+                      for k, d in report["goqa"].get("paired_difference", {}).items())
+            + " (paired 95% intervals over questions)",
         ]
     return "\n".join(lines) + "\n"
 

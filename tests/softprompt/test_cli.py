@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -80,6 +81,11 @@ def test_end_to_end_tiny_run_and_resume_guard(capsys, tiny_lm_dir: Path, tmp_pat
         assert (out / name).exists(), name
     assert set(report["goqa"]["mean_js_distance"]) == {"naive", "persona", "optimized"}
     assert report["goqa"]["questions"] == 3
+    js = report["goqa"]["js_per_question"]
+    assert all(len(v) == 3 for v in js.values())
+    d = report["goqa"]["paired_difference"]["optimized - persona"]  # question by question, as the means say
+    assert d["value"] == pytest.approx(np.mean(js["optimized"]) - np.mean(js["persona"]))
+    assert d["low"] <= d["value"] <= d["high"]
     assert "| **L1** |" in capsys.readouterr().out
     assert "already holds a run" in _fails(capsys, argv)  # no silent overwrite
     assert run_cli(main, argv + ["--resume"]) == 0  # finished run: resume just reports again

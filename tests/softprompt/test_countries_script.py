@@ -1,0 +1,38 @@
+"""``experiments/softprompt_countries.py``: every country and seed through the real CLI, then one table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "softprompt_countries.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("softprompt_countries", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_an_expected_and_a_sample_run_give_one_table_and_are_reused(tiny_lm_dir: Path, tmp_path: Path) -> None:
+    mod = _script()
+    out = tmp_path / "sp"
+    tiny = ["--model", str(tiny_lm_dir), "--budget", "6", "--popsize", "3", "--subspace-dim", "4", "--n-tokens", "2",
+            "--samples", "2", "--rescore-draws", "4"]
+    argv = ["--countries", "Arab countries", "--seeds", "0", "--sample-seeds", "0", "--goqa", "5", "--out", str(out)]
+    assert mod.main(argv + tiny) == 0
+    table = (out / "table.md").read_text()
+    assert "| Arab countries |" in table and "seeds 0" in table
+    assert "optimized − persona" in table and "Sample mode (seed 0, fresh draws)" in table
+    reports = [json.loads((out / f"arab-countries-{m}-seed{s}" / "report.json").read_text())
+               for m, s in (("expected", 0), ("sample", 0))]
+    assert "fresh" in reports[1] and "fresh" not in reports[0]
+    assert all(r["goqa"]["questions"] == 5 for r in reports)
+    stamp = (out / "arab-countries-expected-seed0" / "report.json").stat().st_mtime_ns
+    assert mod.main(argv + tiny) == 0  # finished runs are reused, not run again
+    assert (out / "arab-countries-expected-seed0" / "report.json").stat().st_mtime_ns == stamp

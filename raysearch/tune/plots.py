@@ -57,7 +57,9 @@ def hypervolume_from_study(storage: str, study_name: str, front: ParetoFront) ->
     user attribute (trials stopped early by MO-ASHA count their steps too).
     """
     study = _load(storage, study_name)
-    done = [t for t in study.get_trials(deepcopy=False) if t.state in _STATES]
+    from raysearch.tune.study import DUPLICATE_OF
+
+    done = [t for t in study.get_trials(deepcopy=False) if t.state in _STATES and DUPLICATE_OF not in t.user_attrs]
     done.sort(key=lambda t: (t.datetime_complete or datetime.max, t.number))
     ids = [str(t.user_attrs.get("tune_trial_id", f"optuna-{t.number}")) for t in done]
     values = [t.values if t.state == optuna.trial.TrialState.COMPLETE and t.values else (math.nan, math.nan)

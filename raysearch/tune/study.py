@@ -95,6 +95,13 @@ def check_journal(url_or_path: str) -> str | None:
             f"belonged to is marked failed (interrupted); the original is {path.name}.before-repair")
 
 
+#: Optuna trial user attribute: the trial (Tune id) whose configuration this one repeated; it was never trained
+DUPLICATE_OF = "duplicate_of"
+#: how often a suggestion is asked again while it repeats a finished trial; then the repeat is trained (a space
+#: with fewer configurations than trials)
+MAX_DUPLICATE_ASKS = 8
+
+
 def strict_optuna_search(**kwargs: Any) -> Any:
     """``OptunaSearch`` that tells Optuna FAIL for errored or non-finite trials (never a number), PRUNED for
     trials stopped before their full fidelity (an early-stopping scheduler; never their partial values as
@@ -104,10 +111,33 @@ def strict_optuna_search(**kwargs: Any) -> Any:
 
     class _StrictOptunaSearch(OptunaSearch):
         def suggest(self, trial_id: str) -> dict | None:
-            config = super().suggest(trial_id)
+            for attempt in range(MAX_DUPLICATE_ASKS + 1):
+                config = super().suggest(trial_id)
+                ot_trial = self._ot_trials.get(trial_id)
+                if ot_trial is None or attempt == MAX_DUPLICATE_ASKS or not self._skip_duplicate(ot_trial):
+                    break
+                del self._ot_trials[trial_id]  # asked again below: a new Optuna trial
             if trial_id in self._ot_trials:  # tie the Optuna trial to its Tune trial from the start
                 self._ot_trials[trial_id].set_user_attr("tune_trial_id", trial_id)
             return config
+
+        def _skip_duplicate(self, ot_trial: Any) -> bool:
+            """An asked configuration identical to a finished trial's is not trained again: it is told its
+            twin's outcome (so the sampler sees it as it would after training), marked ``duplicate_of``
+            (no front, table or count shows it) and the caller asks again. NSGA-II's crossover and mutation
+            can return a parent unchanged; without this, one trial in 16 retrained a twin."""
+            assert self._ot_study is not None
+            for twin in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                                          optuna.trial.TrialState.PRUNED)):
+                if twin.number == ot_trial.number or DUPLICATE_OF in twin.user_attrs or twin.params != ot_trial.params:
+                    continue
+                ot_trial.set_user_attr(DUPLICATE_OF, str(twin.user_attrs.get("tune_trial_id", twin.number)))
+                if twin.state == optuna.trial.TrialState.COMPLETE:
+                    self._ot_study.tell(ot_trial, values=twin.values)
+                else:
+                    self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+                return True
+            return False
 
         def __init__(self, **kw: Any) -> None:
             super().__init__(**kw)
@@ -192,6 +222,8 @@ def read_front(
     ref = reference_point or tuple(attrs.get("reference_point", (0.0, 0.0)))
     points, failed, failures = [], [], {}
     for t in study.get_trials(deepcopy=False):
+        if DUPLICATE_OF in t.user_attrs:  # never trained: its twin is the trial
+            continue
         tid = str(t.user_attrs.get("tune_trial_id", f"optuna-{t.number}"))
         if t.state == optuna.trial.TrialState.COMPLETE and t.values is not None:
             points.append(ParetoPoint(trial_id=tid, values=(float(t.values[0]), float(t.values[1])),

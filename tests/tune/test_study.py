@@ -111,3 +111,33 @@ def test_a_corrupt_journal_line_is_one_error_naming_the_file_and_line(tmp_path):
     path.write_bytes(b"\n".join(lines))
     with pytest.raises(UserInputError, match=r"study.journal: line 3 is not an Optuna journal record"):
         check_journal(str(path))
+
+
+def test_a_repeated_configuration_is_told_its_twins_outcome_and_never_trained_or_shown(tmp_path):
+    """Two configurations, three trials: the second gets the other configuration (the repeat is told
+    the first trial's values and asked again); once both are taken the repeat is trained as asked."""
+    from ray import tune
+
+    from raysearch.tune.study import DUPLICATE_OF, MAX_DUPLICATE_ASKS
+
+    storage = open_storage(str(tmp_path / "study.journal"))
+    study = optuna.create_study(storage=storage, study_name="s", directions=["maximize", "maximize"])
+    search = strict_optuna_search(metric=["a", "b"], mode=["max", "max"], sampler=optuna.samplers.RandomSampler(seed=0),
+                                  storage=storage, study_name="s")
+    search.set_search_properties(None, None, {"x": tune.choice([1, 2])})
+    first = search.suggest("t0")
+    search.on_trial_complete("t0", result={"a": 0.5, "b": 0.4})
+    second = search.suggest("t1")
+    assert second != first  # the repeat was not handed to Tune
+    search.on_trial_complete("t1", result={"a": 0.6, "b": 0.3})
+    third = search.suggest("t2")  # every configuration taken: trained after MAX_DUPLICATE_ASKS asks
+    search.on_trial_complete("t2", result={"a": 0.55, "b": 0.35})
+    trials = study.get_trials()
+    dups = [t for t in trials if DUPLICATE_OF in t.user_attrs]
+    assert len(dups) >= MAX_DUPLICATE_ASKS and all(t.state == optuna.trial.TrialState.COMPLETE for t in dups)
+    for t in dups:  # each told exactly its twin's values
+        twin = next(u for u in trials if u.user_attrs.get("tune_trial_id") == t.user_attrs[DUPLICATE_OF])
+        assert t.values == twin.values and t.params == twin.params and "tune_trial_id" not in t.user_attrs
+    assert third in (first, second)
+    front = read_front(str(tmp_path / "study.journal"), "s")
+    assert front.n_trials == 3 and sorted(p.trial_id for p in front.points + front.dominated) == ["t0", "t1", "t2"]

@@ -34,6 +34,12 @@ def _iv(d: dict[str, float]) -> str:
     return f"{d['value'] * 100:+.1f} [{d['low'] * 100:+.1f}, {d['high'] * 100:+.1f}]"
 
 
+def _mean_flat(flats: list[dict[str, float]]) -> dict[str, float]:
+    """A model's test metrics averaged over its seeds (a search with seed reruns trained it several times)."""
+    keys = [k for k in flats[0] if all(isinstance(f.get(k), (int, float)) for f in flats)]
+    return {k: sum(f[k] for f in flats) / len(flats) for k in keys}
+
+
 def load(run: Path, g_from: Path | None) -> dict[str, Any]:
     """One search's test read: models (name, kind, flat test metrics) and paired differences."""
     f = run / "confirm.json"
@@ -42,14 +48,14 @@ def load(run: Path, g_from: Path | None) -> dict[str, Any]:
     conf = json.loads(f.read_text())
     params = {p["trial_id"]: p["params"] for p in json.loads((run / "pareto.json").read_text())["points"]} \
         if (run / "pareto.json").is_file() else {}
-    models = [{"name": m["name"], "kind": m["kind"], "test": m["flat"][0], "seeds": m["seeds"],
+    models = [{"name": m["name"], "kind": m["kind"], "test": _mean_flat(m["flat"]), "seeds": m["seeds"],
                "params": params.get(m["name"], {})} for m in conf["models"]]
     g_note = None
     if not any(m["name"] == GLOBAL for m in models) and g_from is not None:
         other = json.loads((g_from / "confirm.json").read_text())
         g = [m for m in other["models"] if m["name"] == GLOBAL]
         if g:
-            models.append({"name": GLOBAL, "kind": "baseline", "test": g[0]["flat"][0], "seeds": g[0]["seeds"],
+            models.append({"name": GLOBAL, "kind": "baseline", "test": _mean_flat(g[0]["flat"]), "seeds": g[0]["seeds"],
                            "params": {}})
             g_note = g_from.name
     return {"run": run.name, "objectives": conf["objectives"], "models": models,
@@ -57,7 +63,7 @@ def load(run: Path, g_from: Path | None) -> dict[str, Any]:
 
 
 def table(runs: list[dict[str, Any]]) -> str:
-    head = ["search", "model", *[f"test {c}" for c in COLUMNS], *[f"{d} − FT (paired)" for d in DIFFS],
+    head = ["search", "model", "seeds", *[f"test {c}" for c in COLUMNS], *[f"{d} − FT (paired)" for d in DIFFS],
             *[f"{d} − G (paired)" for d in DIFFS]]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
@@ -70,7 +76,7 @@ def table(runs: list[dict[str, Any]]) -> str:
             for ref in (FINETUNE, GLOBAL):
                 d = r["paired"].get(ref, {}).get("difference", {}).get(m["name"])
                 cells += ["–" if m["name"] == ref or d is None else _iv(d[k]) for k in DIFFS]
-            rows.append(f"| {r['run']} | {name} | " + " | ".join(cells) + " |")
+            rows.append(f"| {r['run']} | {name} | {len(m['seeds'])} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 

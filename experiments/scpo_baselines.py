@@ -79,6 +79,23 @@ def budget(name: str, smoke: bool = False) -> Budget:
     raise UserInputError(f"--budget {name!r} is unknown; valid: {', '.join(BUDGETS)}")
 
 
+def override_suffix(a: argparse.Namespace) -> str:
+    """``-e<epochs>`` / ``-f<frozen layers>`` for the overridden parts of the budget ('' when none)."""
+    return (f"-e{a.epochs}" if a.epochs is not None else "") + (f"-f{a.freeze_layers}" if a.freeze_layers is not None else "")
+
+
+def with_overrides(b: Budget, *, epochs: int | None, freeze_layers: int | None) -> Budget:
+    """``b`` with the epochs and frozen layers given on the command line (None keeps the budget's)."""
+    if epochs is None and freeze_layers is None:
+        return b
+    from dataclasses import replace
+
+    new = replace(b, epochs=b.epochs if epochs is None else epochs,
+                  freeze_layers=b.freeze_layers if freeze_layers is None else freeze_layers)
+    return replace(new, name=f"{b.name} (epochs {new.epochs}, freeze_layers {new.freeze_layers})",
+                   source=f"{b.source}; overridden: epochs {new.epochs}, freeze_layers {new.freeze_layers}")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("--budget", default="default", help=f"training budget: {' or '.join(BUDGETS)} (see the docstring)")
@@ -88,6 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(fixed across training seeds, so every seed is tested on the same pairs)")
     p.add_argument("--communities", nargs="+", default=None, help="countries (default: the SCPO countries)")
     p.add_argument("--backbone", default=PairwiseConfig().backbone, help="reward-model backbone (name or local path)")
+    p.add_argument("--epochs", type=int, default=None, help="override the budget's epochs (every model, G included)")
+    p.add_argument("--freeze-layers", type=int, default=None,
+                   help="override the budget's frozen lowest layers (0: train the whole backbone)")
     p.add_argument("--max-global-pairs", type=int, default=None, help="subsample G's global training pairs "
                    "(default: all; for quick checks only)")
     p.add_argument("--n-boot", type=int, default=2000, help="paired bootstrap resamples of questions")
@@ -100,15 +120,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UserInputError(f"--budget {a.budget!r} is unknown; valid: {', '.join(BUDGETS)}")
     if len(set(a.seeds)) != len(a.seeds) or min(a.seeds) < 0:
         raise UserInputError(f"--seeds {' '.join(map(str, a.seeds))}: seeds must be distinct and >= 0, e.g. --seeds 0 1 2")
-    for flag, v in (("--threads", a.threads), ("--n-boot", a.n_boot), ("--max-global-pairs", a.max_global_pairs)):
+    for flag, v in (("--threads", a.threads), ("--n-boot", a.n_boot), ("--max-global-pairs", a.max_global_pairs),
+                    ("--epochs", a.epochs)):
         if v is not None and v < 1:
             raise UserInputError(f"{flag} {v} must be >= 1")
+    if a.freeze_layers is not None and a.freeze_layers < 0:
+        raise UserInputError(f"--freeze-layers {a.freeze_layers} must be >= 0")
     if a.smoke_test:
         a.communities = a.communities or ["United States", "Chile"]
         a.max_global_pairs = a.max_global_pairs or 32
         a.n_boot = min(a.n_boot, 200)
-    if a.out is None:
-        a.out = Path("runs/experiments/scpo_baselines") / ("smoke-test" if a.smoke_test else a.budget)
+    if a.out is None:  # an overridden budget gets its own folder: a stage folder of another config is retrained
+        a.out = Path("runs/experiments/scpo_baselines") / ("smoke-test" if a.smoke_test else a.budget + override_suffix(a))
     return a
 
 
@@ -168,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from raysearch.methods.pairwise.data import prepare_data
 
     a = parse_args(argv)
-    b = budget(a.budget, a.smoke_test)
+    b = with_overrides(budget(a.budget, a.smoke_test), epochs=a.epochs, freeze_layers=a.freeze_layers)
     torch.set_num_threads(a.threads)
     t_start = time.perf_counter()
     data = prepare_data("goqa", a.communities, seed=a.data_seed, max_train_pairs=b.max_train_pairs,

@@ -48,7 +48,7 @@ from raysearch.metrics.paired import interval, resample_stats
 from raysearch.train.checkpoint import MODEL_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scpo_baselines import budget  # noqa: E402  (the same budget definition as the baselines table)
+from scpo_baselines import budget, override_suffix, with_overrides  # noqa: E402  (the same budget definition as the baselines table)
 
 MODELS = (FINETUNE, STEERABLE)
 STATS = ("mean", "minority", "majority", "worst")
@@ -71,11 +71,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="where each seed's G lives or is trained (<g-dir>/seed-<s>/global; default --out). "
                    "runs/experiments/scpo_baselines/default shares G with experiments/scpo_baselines.py "
                    "--budget default, if that G was trained by this version (else it is retrained there)")
+    p.add_argument("--epochs", type=int, default=None, help="override the budget's epochs (every model, G included)")
+    p.add_argument("--freeze-layers", type=int, default=None,
+                   help="override the budget's frozen lowest layers (0: train the whole backbone)")
     p.add_argument("--max-global-pairs", type=int, default=None, help="subsample G's pairs (quick checks only)")
     p.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples of questions")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    p.add_argument("--out", type=Path, default=Path("runs/experiments/scpo_data_efficiency"),
-                   help="models and results")
+    p.add_argument("--out", type=Path, default=None,
+                   help="models and results (default runs/experiments/scpo_data_efficiency, plus -e<epochs>/-f<layers> "
+                   "when overridden)")
     p.add_argument("--plot", type=Path, default=None, help="also draw the learning curves into this PNG")
     p.add_argument("--smoke-test", action="store_true", help="tiny run (2 countries, 32 global pairs)")
     a = p.parse_args(argv)
@@ -84,14 +88,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         raise UserInputError(f"--shares {' '.join(map(str, s))}: shares must increase within (0, 1], e.g. 0.1 0.25 0.5 1")
     if len(set(a.seeds)) != len(a.seeds) or min(a.seeds) < 0:
         raise UserInputError(f"--seeds {' '.join(map(str, a.seeds))}: seeds must be distinct and >= 0")
-    for flag, v in (("--threads", a.threads), ("--n-boot", a.n_boot), ("--max-global-pairs", a.max_global_pairs)):
+    for flag, v in (("--threads", a.threads), ("--n-boot", a.n_boot), ("--max-global-pairs", a.max_global_pairs),
+                    ("--epochs", a.epochs)):
         if v is not None and v < 1:
             raise UserInputError(f"{flag} {v} must be >= 1")
+    if a.freeze_layers is not None and a.freeze_layers < 0:
+        raise UserInputError(f"--freeze-layers {a.freeze_layers} must be >= 0")
     if a.smoke_test:
         a.communities = a.communities or ["United States", "Chile"]
         a.max_global_pairs = a.max_global_pairs or 32
         a.n_boot = min(a.n_boot, 200)
         a.shares = [0.25, 1.0] if a.shares == [0.1, 0.25, 0.5, 1.0] else a.shares
+    if a.out is None:  # its own folder per budget: a model folder of another config would be retrained
+        a.out = Path("runs/experiments/scpo_data_efficiency" + ("-smoke-test" if a.smoke_test else override_suffix(a)))
     a.g_dir = a.g_dir or a.out
     return a
 
@@ -229,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     from raysearch.methods.pairwise.data import prepare_data
 
     a = parse_args(argv)
-    b = budget("default", a.smoke_test)
+    b = with_overrides(budget("default", a.smoke_test), epochs=a.epochs, freeze_layers=a.freeze_layers)
     torch.set_num_threads(a.threads)
     t_start = time.perf_counter()
     data = prepare_data("goqa", a.communities, seed=a.data_seed, max_train_pairs=None, max_global_pairs=a.max_global_pairs)
@@ -256,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries = {s: summarize([{"correct": r["correct"][s], "g": r["g"][s]} for r in runs], list(getattr(data.pairs, s)),
                               a.shares, n_boot=a.n_boot, seed=a.data_seed) for s in ("test", "val")}
     parts = ["## SCPO data efficiency against fine-tuning from G", "", f"Command: `{cmd.strip()}`", "",
-             f"- Budget: {b.source}; every model 1 epoch over its share. G on {len(data.global_pairs.train)} global "
+             f"- Budget: {b.source}; every model {b.epochs} epoch(s) over its share, {b.freeze_layers} frozen layers. G on {len(data.global_pairs.train)} global "
              f"training pairs. Countries: {', '.join(data.communities)}; split by question (data seed {a.data_seed}); "
              f"training seeds {' '.join(map(str, a.seeds))}; per-pair correctness averaged over seeds.",
              f"- Wall time of this call {wall / 60:.1f} min ({a.threads} torch threads; reused models count about 0).",

@@ -50,6 +50,11 @@ class Budget:
     max_length: int
     source: str
 
+    def config(self, backbone: str, seed: int) -> PairwiseConfig:
+        """The training config of every model at this budget for one training seed."""
+        return PairwiseConfig(backbone=backbone, epochs=self.epochs, freeze_layers=self.freeze_layers,
+                              max_length=self.max_length, seed=seed, log_every=10).validate()
+
     def describe(self, n_train: int, n_global: int, data_seed: int) -> str:
         pairs = (f"{n_train} community training pairs (subsampled from all, data seed {data_seed})"
                  if self.max_train_pairs is not None else f"all {n_train} community training pairs")
@@ -77,6 +82,22 @@ def budget(name: str, smoke: bool = False) -> Budget:
     if name == "large":
         return Budget("large", None, 2, base.freeze_layers, base.max_length, "a larger CPU budget")
     raise UserInputError(f"--budget {name!r} is unknown; valid: {', '.join(BUDGETS)}")
+
+
+def check_common(a: argparse.Namespace) -> None:
+    """The flags this script shares with ``scpo_data_efficiency.py``: one line per bad value; the smoke test's sizes."""
+    if len(set(a.seeds)) != len(a.seeds) or min(a.seeds) < 0:
+        raise UserInputError(f"--seeds {' '.join(map(str, a.seeds))}: seeds must be distinct and >= 0, e.g. --seeds 0 1 2")
+    for flag, v in (("--threads", a.threads), ("--n-boot", a.n_boot), ("--max-global-pairs", a.max_global_pairs),
+                    ("--epochs", a.epochs)):
+        if v is not None and v < 1:
+            raise UserInputError(f"{flag} {v} must be >= 1")
+    if a.freeze_layers is not None and a.freeze_layers < 0:
+        raise UserInputError(f"--freeze-layers {a.freeze_layers} must be >= 0")
+    if a.smoke_test:
+        a.communities = a.communities or ["United States", "Chile"]
+        a.max_global_pairs = a.max_global_pairs or 32
+        a.n_boot = min(a.n_boot, 200)
 
 
 def override_suffix(a: argparse.Namespace) -> str:
@@ -118,18 +139,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.budget not in BUDGETS:
         raise UserInputError(f"--budget {a.budget!r} is unknown; valid: {', '.join(BUDGETS)}")
-    if len(set(a.seeds)) != len(a.seeds) or min(a.seeds) < 0:
-        raise UserInputError(f"--seeds {' '.join(map(str, a.seeds))}: seeds must be distinct and >= 0, e.g. --seeds 0 1 2")
-    for flag, v in (("--threads", a.threads), ("--n-boot", a.n_boot), ("--max-global-pairs", a.max_global_pairs),
-                    ("--epochs", a.epochs)):
-        if v is not None and v < 1:
-            raise UserInputError(f"{flag} {v} must be >= 1")
-    if a.freeze_layers is not None and a.freeze_layers < 0:
-        raise UserInputError(f"--freeze-layers {a.freeze_layers} must be >= 0")
-    if a.smoke_test:
-        a.communities = a.communities or ["United States", "Chile"]
-        a.max_global_pairs = a.max_global_pairs or 32
-        a.n_boot = min(a.n_boot, 200)
+    check_common(a)
     if a.out is None:  # an overridden budget gets its own folder: a stage folder of another config is retrained
         a.out = Path("runs/experiments/scpo_baselines") / ("smoke-test" if a.smoke_test else a.budget + override_suffix(a))
     return a
@@ -207,8 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, secs = [], {}
     for seed in a.seeds:
         t0 = time.perf_counter()
-        base = PairwiseConfig(backbone=a.backbone, epochs=b.epochs, freeze_layers=b.freeze_layers,
-                           max_length=b.max_length, seed=seed, log_every=10).validate()
+        base = b.config(a.backbone, seed)
         runs.append(run_seed(data, base, a.out / f"seed-{seed}"))
         secs[seed] = time.perf_counter() - t0
         print(f"[raysearch.compare] seed {seed} done in {secs[seed] / 60:.1f} min "

@@ -48,7 +48,7 @@ from raysearch.metrics.paired import interval, resample_stats
 from raysearch.train.checkpoint import MODEL_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scpo_baselines import budget, override_suffix, with_overrides  # noqa: E402  (the same budget definition as the baselines table)
+from scpo_baselines import budget, check_common, override_suffix, with_overrides  # noqa: E402  (the same budget definition as the baselines table)
 
 MODELS = (FINETUNE, STEERABLE)
 STATS = ("mean", "minority", "majority", "worst")
@@ -86,18 +86,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     s = a.shares
     if any(not 0 < x <= 1 for x in s) or any(b <= x for x, b in zip(s, s[1:], strict=False)):
         raise UserInputError(f"--shares {' '.join(map(str, s))}: shares must increase within (0, 1], e.g. 0.1 0.25 0.5 1")
-    if len(set(a.seeds)) != len(a.seeds) or min(a.seeds) < 0:
-        raise UserInputError(f"--seeds {' '.join(map(str, a.seeds))}: seeds must be distinct and >= 0")
-    for flag, v in (("--threads", a.threads), ("--n-boot", a.n_boot), ("--max-global-pairs", a.max_global_pairs),
-                    ("--epochs", a.epochs)):
-        if v is not None and v < 1:
-            raise UserInputError(f"{flag} {v} must be >= 1")
-    if a.freeze_layers is not None and a.freeze_layers < 0:
-        raise UserInputError(f"--freeze-layers {a.freeze_layers} must be >= 0")
+    check_common(a)
     if a.smoke_test:
-        a.communities = a.communities or ["United States", "Chile"]
-        a.max_global_pairs = a.max_global_pairs or 32
-        a.n_boot = min(a.n_boot, 200)
         a.shares = [0.25, 1.0] if a.shares == [0.1, 0.25, 0.5, 1.0] else a.shares
     if a.out is None:  # its own folder per budget: a model folder of another config would be retrained
         a.out = Path("runs/experiments/scpo_data_efficiency" + ("-smoke-test" if a.smoke_test else override_suffix(a)))
@@ -254,8 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     runs, secs = [], {}
     for seed in a.seeds:
         t0 = time.perf_counter()
-        base = PairwiseConfig(backbone=a.backbone, epochs=b.epochs, freeze_layers=b.freeze_layers,
-                              max_length=b.max_length, seed=seed, log_every=10).validate()
+        base = b.config(a.backbone, seed)
         runs.append(run_seed(data, base, a.shares, subsets, g_dir=a.g_dir / f"seed-{seed}" / "global",
                              out=a.out / f"seed-{seed}"))
         secs[seed] = time.perf_counter() - t0

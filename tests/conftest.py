@@ -53,3 +53,23 @@ def tiny_pairs() -> list[PairRecord]:
 @pytest.fixture()
 def pairs_factory():
     return make_pairs
+
+
+@pytest.fixture(scope="session")
+def experiment_script():
+    """``load(name)``: the script ``experiments/<name>.py`` as a module, registered in ``sys.modules`` (its
+    dataclasses resolve their module, and a script importing a sibling finds it)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "experiments"
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "softprompt_countries.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("softprompt_countries", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
 
 @pytest.mark.slow
-def test_an_expected_and_a_sample_run_give_one_table_and_are_reused(tiny_lm_dir: Path, tmp_path: Path) -> None:
-    mod = _script()
+def test_an_expected_and_a_sample_run_give_one_table_and_are_reused(tiny_lm_dir: Path, tmp_path: Path,
+                                                                     experiment_script) -> None:
+    mod = experiment_script("softprompt_countries")
     out = tmp_path / "sp"
     tiny = ["--model", str(tiny_lm_dir), "--budget", "6", "--popsize", "3", "--subspace-dim", "4", "--n-tokens", "2",
             "--samples", "2", "--rescore-draws", "4"]

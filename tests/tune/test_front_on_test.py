@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "experiments" / "front_on_test.py"
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("front_on_test", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def _flat(mean: float) -> dict[str, float]:
@@ -38,8 +28,8 @@ def _run(root: Path, name: str, *, with_g: bool) -> Path:
     return run
 
 
-def test_table_averages_seeds_borrows_g_and_plots(tmp_path, capsys):
-    mod = _script()
+def test_table_averages_seeds_borrows_g_and_plots(tmp_path, capsys, experiment_script):
+    mod = experiment_script("front_on_test")
     a, b = _run(tmp_path, "a-seed0", with_g=True), _run(tmp_path, "b-seed0", with_g=False)
     assert mod.main([str(b), "--g-from", str(a), "--plot", str(tmp_path / "f.png")]) == 0
     out = capsys.readouterr().out
@@ -48,8 +38,8 @@ def test_table_averages_seeds_borrows_g_and_plots(tmp_path, capsys):
     assert "-1.0 [-3.0, +2.0]" in out and (tmp_path / "f.png").stat().st_size > 0
 
 
-def test_a_folder_without_a_confirmation_is_one_line(tmp_path):
-    mod = _script()
+def test_a_folder_without_a_confirmation_is_one_line(tmp_path, experiment_script):
+    mod = experiment_script("front_on_test")
     with pytest.raises(SystemExit, match="no confirm.json"):
         mod.main([str(tmp_path)])
     with pytest.raises(SystemExit, match="give one per run"):

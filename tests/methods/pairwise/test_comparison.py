@@ -144,16 +144,8 @@ def test_unknown_split_is_a_user_error(tiny_backbone, tmp_path):
         run_seed(_data(), replace(_base(tiny_backbone)), tmp_path, splits=("dev",))
 
 
-def _efficiency_script():
-    _script()  # it imports the budget from scpo_baselines
-    spec = importlib.util.spec_from_file_location("scpo_data_efficiency", EXPERIMENTS / "scpo_data_efficiency.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_data_efficiency_shares_are_nested_and_seeded():
-    mod = _efficiency_script()
+def test_data_efficiency_shares_are_nested_and_seeded(experiment_script):
+    mod = experiment_script("scpo_data_efficiency")
     sub = mod.nested_subsets(100, [0.1, 0.25, 1.0], seed=3)
     assert [len(v) for v in sub.values()] == [10, 25, 100]
     assert set(sub[0.1]) <= set(sub[0.25]) <= set(sub[1.0])
@@ -162,9 +154,9 @@ def test_data_efficiency_shares_are_nested_and_seeded():
 
 
 @pytest.mark.slow
-def test_data_efficiency_script_end_to_end(tiny_backbone, tmp_path):
+def test_data_efficiency_script_end_to_end(tiny_backbone, tmp_path, experiment_script):
     """Two shares, one seed: both models per share from one G, the tables, the ratio column and the plot."""
-    mod = _efficiency_script()
+    mod = experiment_script("scpo_data_efficiency")
     out = tmp_path / "eff"
     argv = ["--smoke-test", "--backbone", tiny_backbone, "--seeds", "0", "--out", str(out), "--plot", str(out / "p.png")]
     assert mod.main(argv) == 0
@@ -181,8 +173,8 @@ def test_data_efficiency_script_end_to_end(tiny_backbone, tmp_path):
     assert (out / "p.png").stat().st_size > 0 and not list(out.glob("*.tmp"))
 
 
-def test_data_efficiency_bad_shares_are_one_line(capsys):
-    mod = _efficiency_script()
+def test_data_efficiency_bad_shares_are_one_line(capsys, experiment_script):
+    mod = experiment_script("scpo_data_efficiency")
     with pytest.raises(SystemExit) as e:
         run_cli(mod.main, ["--shares", "0.5", "0.25"])
     assert e.value.code == 2

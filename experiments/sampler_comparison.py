@@ -94,6 +94,35 @@ def summary(results: list[dict[str, Any]]) -> str:
         hv = np.array([r["test_hypervolume"] for r in rs])
         lines.append(f"| {sampler} | {scheduler} | {len(rs)} | {hv.mean():.4f} ± {hv.std(ddof=1) if len(hv) > 1 else 0:.4f} "
                      f"| {np.mean([r['wall_s'] for r in rs]) / 60:.1f} | {np.mean([r['training_steps'] for r in rs]):.0f} |")
+    return "\n".join(lines) + "\n\n" + paired_summary(results)
+
+
+def paired_summary(results: list[dict[str, Any]], reference: tuple[str, str] = ("random", "fifo")) -> str:
+    """Each search against ``reference`` (random search without early stopping) of the same seed: the
+    difference in test hypervolume and the share of its training steps. The seed also draws the split and
+    G, and moves the hypervolume far more than any sampler, so only within-seed comparisons say anything."""
+    by = {(r["sampler"], r["scheduler"], r["seed"]): r for r in results}
+    seeds = sorted({r["seed"] for r in results if (r["sampler"], r["scheduler"]) == reference})
+    head = " | ".join(f"seed {k}" for k in seeds)
+    lines = [f"Against {reference[0]}/{reference[1]} of the same seed: test HV difference (× 1000) and training "
+             "steps as a share of its steps.", "",
+             f"| sampler | scheduler | {head} | HV not below, seeds | mean steps share |",
+             "|---|---|" + "---|" * len(seeds) + "---|---|"]
+    for sampler, scheduler in sorted({(r["sampler"], r["scheduler"]) for r in results}):
+        if (sampler, scheduler) == reference:
+            continue
+        cells, shares, ok, n = [], [], 0, 0
+        for k in seeds:
+            r, ref = by.get((sampler, scheduler, k)), by[(*reference, k)]
+            if r is None:
+                cells.append("–")
+                continue
+            d, share = (r["test_hypervolume"] - ref["test_hypervolume"]) * 1000, r["training_steps"] / ref["training_steps"]
+            cells.append(f"{d:+.1f} / {share:.0%}")
+            shares.append(share)
+            ok += d >= -1e-9
+            n += 1
+        lines.append(f"| {sampler} | {scheduler} | " + " | ".join(cells) + f" | {ok} of {n} | {np.mean(shares):.0%} |")
     return "\n".join(lines)
 
 

@@ -26,7 +26,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +109,6 @@ def with_overrides(b: Budget, *, epochs: int | None, freeze_layers: int | None) 
     """``b`` with the epochs and frozen layers given on the command line (None keeps the budget's)."""
     if epochs is None and freeze_layers is None:
         return b
-    from dataclasses import replace
-
     new = replace(b, epochs=b.epochs if epochs is None else epochs,
                   freeze_layers=b.freeze_layers if freeze_layers is None else freeze_layers)
     return replace(new, name=f"{b.name} (epochs {new.epochs}, freeze_layers {new.freeze_layers})",

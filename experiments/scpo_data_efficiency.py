@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from raysearch.errors import UserInputError, run_cli
+from raysearch.io import atomic_write_text
 from raysearch.methods.pairwise.baselines import FINETUNE, GLOBAL, finetune_config, global_config
 from raysearch.methods.pairwise.comparison import STEERABLE, fit_bare, pair_correct, pair_scores, steerable_config
 from raysearch.methods.pairwise.config import PairwiseConfig
@@ -271,10 +272,8 @@ def main(argv: list[str] | None = None) -> int:
            "seeds": a.seeds, "data_seed": a.data_seed, "communities": data.communities, "wall_s": wall,
            "seed_wall_s": secs, "summaries": summaries,
            "train_seconds": {str(k): r["seconds"] for k, r in zip(a.seeds, runs, strict=True)}}
-    for name, body in (("table.md", text), ("results.json", json.dumps(res, indent=2, default=float))):
-        tmp = a.out / f"{name}.tmp"
-        tmp.write_text(body)
-        os.replace(tmp, a.out / name)
+    atomic_write_text(a.out / "table.md", text)
+    atomic_write_text(a.out / "results.json", json.dumps(res, indent=2, default=float))
     if a.plot:
         plot(summaries["test"], a.shares, n_pairs, a.plot, "test")
         log(f"wrote {a.plot}")

@@ -92,23 +92,26 @@ def expected_table(reports: dict[int, dict[str, Any]], country: str) -> list[str
     return rows
 
 
-def goqa_lines(reports: dict[int, dict[str, Any]]) -> list[str]:
+def goqa_lines(reports: dict[int, dict[str, Any]]) -> tuple[list[str], str]:
+    """The GlobalOpinionQA paragraph, and the overview's cell (optimized − persona with its interval)."""
     from raysearch.metrics.paired import paired_difference
 
     with_check = [r["goqa"] for r in reports.values() if "js_per_question" in r.get("goqa", {})]
     if not with_check:
-        return ["GlobalOpinionQA check: not run."]
+        return ["GlobalOpinionQA check: not run."], "–"
     n = {len(g["js_per_question"]["optimized"]) for g in with_check}
     if len(n) != 1:
-        return ["GlobalOpinionQA check: the seeds asked different numbers of questions; not pooled."]
+        return ["GlobalOpinionQA check: the seeds asked different numbers of questions; not pooled."], "–"
     per_q = {name: np.mean([g["js_per_question"][name] for g in with_check], axis=0) for name in ("naive", "persona", "optimized")}
     out = [f"GlobalOpinionQA check, {n.pop()} of the country's questions, per-question "
            f"JS distance averaged over {len(with_check)} seed(s): naive {per_q['naive'].mean():.3f}, persona "
            f"{per_q['persona'].mean():.3f}, optimized {per_q['optimized'].mean():.3f}."]
+    cells = {}
     for a, b in (("optimized", "persona"), ("optimized", "naive"), ("persona", "naive")):
         iv = paired_difference(per_q[a], per_q[b], n_boot=2000, seed=0)
-        out.append(f"- {a} − {b}: {iv.value:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}] (paired 95% interval over questions)")
-    return out
+        cells[a, b] = f"{iv.value:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}]"
+        out.append(f"- {a} − {b}: {cells[a, b]} (paired 95% interval over questions)")
+    return out, cells["optimized", "persona"]
 
 
 def sample_lines(report: dict[str, Any], country: str, seed: int) -> list[str]:
@@ -142,8 +145,7 @@ def summary(out: Path, countries: list[str], seeds: list[int], sample_seeds: lis
             continue
         opt = np.array([r["l1"]["optimized"] for r in reports.values()])
         first = next(iter(reports.values()))
-        g = goqa_lines(reports)
-        gcell = g[1].split(": ", 1)[1].split(" (")[0] if len(g) > 1 else "–"
+        g, gcell = goqa_lines(reports)
         sd = f" ± {opt.std(ddof=1):.1f}" if len(opt) > 1 else ""
         overview.append(f"| {c} | {first['l1']['naive']:.1f} | {first['l1']['persona']:.1f} | {opt.mean():.1f}{sd} | "
                         f"{' '.join(map(str, sorted(reports)))} | {gcell} |")
@@ -160,6 +162,7 @@ def summary(out: Path, countries: list[str], seeds: list[int], sample_seeds: lis
 
 def main(argv: list[str] | None = None) -> int:
     from raysearch.errors import UserInputError
+    from raysearch.io import atomic_write_text
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("--countries", nargs="+", default=list(COUNTRIES), help="Hofstede names (default: %(default)s)")
@@ -179,12 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             for s in seeds:
                 for c in a.countries:
                     run_one(c, mode, s, out=a.out, goqa=a.goqa, workers=a.workers, extra=extra)
-                    text = summary(a.out, a.countries, a.seeds, a.sample_seeds)
-                    (a.out / "table.md.tmp").write_text(text)
-                    os.replace(a.out / "table.md.tmp", a.out / "table.md")
+                    atomic_write_text(a.out / "table.md", summary(a.out, a.countries, a.seeds, a.sample_seeds))
     text = summary(a.out, a.countries, a.seeds, a.sample_seeds)
-    (a.out / "table.md.tmp").write_text(text)
-    os.replace(a.out / "table.md.tmp", a.out / "table.md")
+    atomic_write_text(a.out / "table.md", text)
     print(text)
     return 0
 

@@ -84,8 +84,9 @@ class SoftPromptConfig:
     )
     goqa: int = _f(
         0,
-        "also ask N GlobalOpinionQA questions of the country and report the mean Jensen-Shannon "
-        "distance of naive/persona/optimized answers to the country's (0 = skip)",
+        "also ask N GlobalOpinionQA questions of the country (a Hofstede region such as 'Arab countries': "
+        "its countries') and report the Jensen-Shannon distance of naive/persona/optimized answers to the "
+        "country's, with paired intervals over questions (0 = skip)",
         result=False,
     )
     workers: int = _f(

@@ -16,6 +16,38 @@ def ray_env_defaults() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+#: where Ray's State API client looks first for the dashboard that serves it
+API_SERVER_VAR = "RAY_API_SERVER_ADDRESS"
+
+
+def _state_api_url(address: str) -> str | None:
+    """The dashboard URL of the cluster at ``address``, for the workers' State API calls.
+
+    Ray Train's placement-group cleaner (a detached actor of every Ray Train run) asks the State API every
+    second whether the run's controller is alive. Inside a worker that call finds its cluster the way a
+    fresh `ray.init()` would: ``RAY_API_SERVER_ADDRESS``, then ``RAY_ADDRESS``, then the machine's
+    ``/tmp/ray/ray_current_cluster``, which names the last cluster started with `ray start` on the machine,
+    alive or long gone, and never a ``ray.init()`` one. A stale file made every Ray Train run wait out a 10 s
+    timeout at its end (measured: 12-14 s per run); a live user's cluster there would be asked about our
+    actors. Naming our own dashboard in the workers' environment makes the call go to the right cluster.
+    Returns None where the URL cannot be read (the caller then leaves Ray's default).
+    """
+    try:
+        from ray.dashboard.utils import get_address_for_submission_client
+
+        return get_address_for_submission_client(address)
+    except Exception:  # an old or odd cluster: Ray's default lookup is still there
+        return None
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def init_ray(*, num_cpus: int | None = None, quiet: bool = True, log_to_driver: bool = True) -> str:
     """Join the cluster in ``RAY_ADDRESS`` (``ray job submit`` sets it) or start a local one.
 
@@ -28,15 +60,22 @@ def init_ray(*, num_cpus: int | None = None, quiet: bool = True, log_to_driver: 
     if ray.is_initialized():
         return "cluster" if os.environ.get("RAY_ADDRESS") else "local"
     address = os.environ.get("RAY_ADDRESS")
-    runtime_env = {"env_vars": {k: os.environ[k] for k in ("HF_HUB_OFFLINE", "TOKENIZERS_PARALLELISM", "RAY_TRAIN_V2_ENABLED")}}
+    env_vars = {k: os.environ[k] for k in ("HF_HUB_OFFLINE", "TOKENIZERS_PARALLELISM", "RAY_TRAIN_V2_ENABLED")}
     if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=log_to_driver)
+        api = _state_api_url(address)
+        if api:
+            env_vars[API_SERVER_VAR] = api
+        ray.init(address=address, runtime_env={"env_vars": env_vars}, log_to_driver=log_to_driver)
         return "cluster"
-    # The dashboard serves the State API that Ray Train's placement-group cleaner polls. address="local": a new
-    # Ray of our own even when a user's cluster started with `ray start` runs on this machine (without it, ray.init
-    # would join that cluster, found through /tmp/ray/ray_current_cluster); RAY_ADDRESS is how to join one.
-    ray.init(address="local", num_cpus=num_cpus, dashboard_host="127.0.0.1", runtime_env=runtime_env,
-             log_to_driver=True, logging_level=logging.WARNING if quiet else logging.INFO)
+    # address="local": a new Ray of our own even when a user's cluster started with `ray start` runs on this
+    # machine (without it, ray.init would join that cluster, found through /tmp/ray/ray_current_cluster);
+    # RAY_ADDRESS is how to join one. The dashboard serves the State API, and its address goes to every worker
+    # of this job: see _state_api_url for why.
+    port = _free_port()
+    env_vars[API_SERVER_VAR] = f"http://127.0.0.1:{port}"
+    ray.init(address="local", num_cpus=num_cpus, dashboard_host="127.0.0.1", dashboard_port=port,
+             runtime_env={"env_vars": env_vars}, log_to_driver=True,
+             logging_level=logging.WARNING if quiet else logging.INFO)
     return "local"
 
 

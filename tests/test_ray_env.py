@@ -7,6 +7,7 @@ import sys
 import time
 
 import psutil
+import pytest
 
 from raysearch.ray_env import stop_nodes_in
 
@@ -37,3 +38,39 @@ def test_stop_nodes_in_stops_the_named_node_and_its_children_only(tmp_path):
         for p in (theirs_child, theirs, ours_child, ours):
             if p.is_running():
                 p.kill()
+
+
+@pytest.mark.slow
+def test_a_worker_asks_the_state_api_of_its_own_ray():
+    """Ray Train's placement-group cleaner asks the State API from a worker whether the run's controller lives.
+    Left to Ray, a worker finds the State API through /tmp/ray/ray_current_cluster: on a machine where a `ray
+    start` cluster once ran that names a dead cluster (each Ray Train run then waited out a 10 s timeout), a
+    live one answers about the wrong cluster, and with no file the call fails. init_ray names its own."""
+    import ray
+
+    from raysearch.ray_env import init_ray
+
+    assert not ray.is_initialized()
+    init_ray(num_cpus=1)
+    try:
+        @ray.remote(num_cpus=0)
+        class Probe:
+            def ping(self) -> int:
+                return 1
+
+        probe = Probe.remote()
+        ray.get(probe.ping.remote())
+
+        @ray.remote(num_cpus=0)
+        def alive(actor_id: str):
+            from ray.util.state import get_actor
+
+            t0 = time.monotonic()
+            state = get_actor(actor_id, timeout=10)
+            return (state.state if state else None), time.monotonic() - t0
+
+        state, seconds = ray.get(alive.remote(probe._actor_id.hex()))
+        assert state == "ALIVE"
+        assert seconds < 5  # an answer, not a timeout
+    finally:
+        ray.shutdown()

@@ -19,6 +19,9 @@ per-record JSD/W1 differences on the same test records, bootstrap over questions
     # or train the three models in parallel processes (56 min in all, measured), then report (reuses them):
     for m in DPRM-W1 DPRM-CE BT; do python experiments/dprm_goqa.py --models $m --threads 1 & done; wait
     python experiments/dprm_goqa.py
+    # one run per seed (each seed a new split and init), then the seeds side by side:
+    python experiments/dprm_goqa.py --seed 1 --out runs/experiments/dprm_goqa-seed1
+    python experiments/dprm_goqa.py --summary runs/experiments/dprm_goqa runs/experiments/dprm_goqa-seed1 ...
 """
 
 from __future__ import annotations
@@ -79,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train only these and stop (no report); a later run with every model reuses each model "
                         "trained with the same settings (OUT/<model>/selected.json), so models can train in parallel")
     p.add_argument("--smoke-test", action="store_true", help="tiny run to check the script end to end")
+    p.add_argument("--summary", type=Path, nargs="+", metavar="DIR",
+                   help="train nothing: print the finished runs in these --out folders (one per seed) side by side")
+    p.add_argument("--summary-out", type=Path, metavar="DIR", help="with --summary: also write DIR/summary.md")
     a = p.parse_args(argv)
     if a.smoke_test:
         a.dprm_epochs, a.bt_epochs, a.max_length, a.max_train_records, a.max_train_pairs = 2, 1, 24, 32, 64
@@ -208,8 +214,77 @@ def run(a: argparse.Namespace) -> dict | None:
             "no_reference": int((~covered).sum()), "test_records": len(test), "checkpoints": ckpts}
 
 
+#: the paired differences the seed summary lists, (A, B) on every test record
+SUMMARY_PAIRS = (("DPRM-W1", "DPRM-CE"), ("DPRM-W1", "BT"), ("DPRM-CE", "BT"), ("DPRM-W1", LOO_GLOBAL),
+                 ("DPRM-CE", LOO_GLOBAL), ("BT", LOO_GLOBAL), ("DPRM-W1", "uniform"), ("DPRM-CE", "uniform"),
+                 ("BT", "uniform"))
+
+
+def seed_summary(results: Sequence[dict]) -> str:
+    """The finished runs of several seeds side by side: the test mean JSD and W1 of every model per seed, and each
+    paired difference per seed with its interval, with how many seeds' intervals exclude 0 on each side.
+
+    Each seed has its own split, so its test questions differ: the seeds are repeats of the whole experiment, not
+    resamples of one test set, and are not pooled into one interval.
+    """
+    seeds = [str(r["args"]["seed"]) for r in results]
+    names = results[0]["comparison"]["names"]
+    means = [next(row for row in r["comparison"]["rows"] if row["label"] == "mean")["cells"] for r in results]
+    lines = ["Test mean over countries per seed (lower is better); mean ± sd over seeds:", "",
+             "| model | " + " | ".join(f"JSD seed {s}" for s in seeds) + " | JSD mean ± sd | "
+             + " | ".join(f"W1 seed {s}" for s in seeds) + " | W1 mean ± sd |",
+             "|---|" + "---|" * (2 * len(seeds) + 2)]
+    for name in names:
+        jsd = np.array([m[name][0] for m in means])
+        w1 = np.array([m[name][1] for m in means])
+        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in jsd) + f" | {_mean_sd(jsd)} | "
+                     + " | ".join(f"{v:.3f}" for v in w1) + f" | {_mean_sd(w1)} |")
+    lines += ["", "Paired differences A − B on each seed's test records (95% bootstrap over questions; negative: "
+              "A is closer); below 0 / above 0: seeds whose interval excludes 0 on that side:", "",
+              "| A − B | metric | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | below 0 | above 0 |",
+              "|---|---|" + "---|" * (len(seeds) + 3)]
+    for a_name, b_name in SUMMARY_PAIRS:
+        rows = [next(p for p in r["paired"] if p["a"] == a_name and p["b"] == b_name and p["subset"] == "all")
+                for r in results]
+        for metric in ("jsd", "w1"):
+            cells = [row[metric] for row in rows]
+            below = sum(c["high"] < 0 for c in cells)
+            above = sum(c["low"] > 0 for c in cells)
+            lines.append(f"| {a_name} − {b_name} | {metric.upper()} | "
+                         + " | ".join(f"{c['value']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" for c in cells)
+                         + f" | {np.mean([c['value'] for c in cells]):+.3f} | {below} | {above} |")
+    return "\n".join(lines) + "\n"
+
+
+def _mean_sd(x: np.ndarray) -> str:
+    return f"{x.mean():.3f} ± {x.std(ddof=1):.3f}" if len(x) > 1 else f"{x.mean():.3f}"
+
+
+def summarize(dirs: Sequence[Path], out: Path | None) -> int:
+    """``--summary``: read each DIR/results.json, print the seed table, write it to OUT/summary.md if given."""
+    from raysearch.errors import UserInputError
+    from raysearch.io import atomic_write_text
+
+    missing = [str(d) for d in dirs if not (d / "results.json").is_file()]
+    if missing:
+        raise UserInputError(f"--summary: no results.json in {', '.join(missing)}; a finished run of this script "
+                             "writes one (its --out folder)")
+    results = [json.loads((d / "results.json").read_text()) for d in dirs]
+    seeds = [r["args"]["seed"] for r in results]
+    if len(set(seeds)) != len(seeds):
+        raise UserInputError(f"--summary: two of these runs have the same seed ({', '.join(seeds)}); give one run "
+                             "per seed")
+    table = seed_summary(results)
+    print(table)
+    if out is not None:
+        atomic_write_text(out / "summary.md", table)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    if a.summary:
+        return summarize(a.summary, a.summary_out)
     t0, load0 = time.perf_counter(), os.getloadavg()
     res = run(a)
     if res is None:
@@ -245,4 +320,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from raysearch.errors import run_cli
+
+    raise SystemExit(run_cli(main))

@@ -10,6 +10,7 @@
 
     python benchmarks/bench_softprompt.py                 # default LM, China
     python benchmarks/bench_softprompt.py --quick         # smaller population and budget
+    python benchmarks/bench_softprompt.py --skip-scoring --seeds 5 --out docs/results/softprompt-optimizers/runs.jsonl
 
 Timings on a shared machine are disturbed by whatever else runs there: compare ratios
 within one run, not absolute numbers across runs.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import platform
 import tempfile
@@ -96,7 +98,10 @@ def bench_scoring(cfg: SoftPromptConfig, population: int) -> None:
     )
 
 
-def bench_optimizers(cfg: SoftPromptConfig, budget: int, seeds: int) -> None:
+def bench_optimizers(cfg: SoftPromptConfig, budget: int, seeds: list[int], out: Path | None) -> None:
+    """Every optimizer on every seed at the same budget; with ``out`` each finished run is a JSON line there and a
+    rerun skips the runs already in it (so seeds can be added later). The best L1 is deterministic for a seed
+    (expected mode); the seconds are not."""
     k = cfg.subspace_dim
     runs = {
         f"TwoPointsDE, subspace k={k}": {},
@@ -106,25 +111,68 @@ def bench_optimizers(cfg: SoftPromptConfig, budget: int, seeds: int) -> None:
     }
     shared = SurveyObjective(cfg)
     model = (shared.model, shared.tokenizer)
-    print(f"\n## 2. optimizers, {cfg.country}, budget {budget}, popsize {cfg.popsize}, seeds 0..{seeds - 1}")
+    print(f"\n## 2. optimizers, {cfg.country}, budget {budget}, popsize {cfg.popsize}, seeds {seeds}")
     naive, persona = shared.baseline("naive")["loss"], shared.baseline("persona")["loss"]
     print(f"naive L1 {naive:.1f}, persona L1 {persona:.1f} (every run starts at the persona prompt)")
-    print("| optimizer | dims | best L1 per seed | mean best L1 | mean best after half | seconds |")
-    print("| --- | ---: | --- | ---: | ---: | ---: |")
+    key = dict(country=cfg.country, model=cfg.model, budget=budget, popsize=cfg.popsize)
+    done = _read_runs(out, key)
     for name, change in runs.items():
-        finals, halves, seconds, dims = [], [], 0.0, 0
-        for seed in range(seeds):
+        for seed in seeds:
+            if (name, seed) in done:
+                continue
             run_cfg = dataclasses.replace(cfg, budget=budget, seed=seed, **change)
             objective = SurveyObjective(run_cfg, model=model, scorer=shared.scorer)
-            dims = objective.search_dim
             with tempfile.TemporaryDirectory() as tmp:
                 start = time.perf_counter()
-                state = run_search(run_cfg, objective, dim=dims, folder=Path(tmp))
-                seconds += time.perf_counter() - start
-            finals.append(state.best_loss)
-            halves.append(min(state.history[: budget // 2]))
-        per_seed = ", ".join(f"{v:.1f}" for v in finals)
-        print(f"| {name} | {dims} | {per_seed} | {np.mean(finals):.1f} | {np.mean(halves):.1f} | {seconds:.0f} |")
+                state = run_search(run_cfg, objective, dim=objective.search_dim, folder=Path(tmp))
+                seconds = time.perf_counter() - start
+            row = {**key, "optimizer": name, "seed": seed, "dims": objective.search_dim, "best": state.best_loss,
+                   "best_after_half": min(state.history[: budget // 2]), "seconds": seconds,
+                   "load_avg": os.getloadavg()[0]}
+            done[(name, seed)] = row
+            print(f"  {name}, seed {seed}: best L1 {row['best']:.1f} ({seconds:.0f} s)", flush=True)
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with out.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+    print(optimizer_table([r for r in done.values() if r["seed"] in seeds], list(runs)))
+
+
+def _read_runs(out: Path | None, key: dict) -> dict[tuple[str, int], dict]:
+    if out is None or not out.is_file():
+        return {}
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    return {(r["optimizer"], r["seed"]): r for r in rows if all(r.get(k) == v for k, v in key.items())}
+
+
+def optimizer_table(rows: list[dict], names: list[str]) -> str:
+    """Best L1 per seed, mean ± sd, and each optimizer minus the default (the first name) paired by seed, with a
+    95% t interval over the seeds both ran (the seed is the unit: each is a whole search)."""
+    from scipy import stats
+
+    by = {(r["optimizer"], r["seed"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    lines = ["| optimizer | dims | best L1 per seed (" + ", ".join(map(str, seeds)) + ") | mean ± sd | "
+             f"minus {names[0].split(',')[0]} subspace, paired (95% t) | seconds (sum) |",
+             "| --- | ---: | --- | ---: | --- | ---: |"]
+    for name in names:
+        mine = [by[(name, s)] for s in seeds if (name, s) in by]
+        if not mine:
+            continue
+        best = np.array([r["best"] for r in mine])
+        spread = f"{best.mean():.1f} ± {best.std(ddof=1):.1f}" if len(best) > 1 else f"{best.mean():.1f}"
+        both = [s for s in seeds if (name, s) in by and (names[0], s) in by]
+        diff = np.array([by[(name, s)]["best"] - by[(names[0], s)]["best"] for s in both])
+        if name == names[0]:
+            paired = "—"
+        elif len(diff) > 1:
+            half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+            paired = f"{diff.mean():+.1f} [{diff.mean() - half:+.1f}, {diff.mean() + half:+.1f}] (n={len(diff)})"
+        else:
+            paired = f"{diff.mean():+.1f} (n={len(diff)})" if len(diff) else "—"
+        lines.append(f"| {name} | {mine[0]['dims']} | " + ", ".join(f"{r['best']:.1f}" for r in mine)
+                     + f" | {spread} | {paired} | {sum(r['seconds'] for r in mine):.0f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -135,6 +183,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=96, help="evaluations per optimizer run")
     parser.add_argument("--popsize", type=int, default=12)
     parser.add_argument("--seeds", type=int, default=2, help="seeds per optimizer (A and DE)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds FIRST_SEED .. FIRST_SEED+SEEDS-1")
+    parser.add_argument("--out", type=Path, help="part 2: one JSON line per finished run; a rerun skips them")
     parser.add_argument("--quick", action="store_true", help="population 2, budget 16")
     parser.add_argument("--skip-scoring", action="store_true")
     parser.add_argument("--skip-optimizers", action="store_true")
@@ -150,7 +200,7 @@ def main() -> None:
     if not args.skip_scoring:
         bench_scoring(cfg, args.population)
     if not args.skip_optimizers:
-        bench_optimizers(cfg, args.budget, args.seeds)
+        bench_optimizers(cfg, args.budget, list(range(args.first_seed, args.first_seed + args.seeds)), args.out)
 
 
 if __name__ == "__main__":

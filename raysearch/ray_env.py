@@ -83,33 +83,54 @@ def stop_nodes_in(temp_dirs: list[str], *, grace_s: float = 20.0) -> int:
     """Stop the Ray nodes started with ``ray start --temp-dir=D`` for each ``D`` in ``temp_dirs``, and only
     those: the processes whose command line names ``D`` (GCS, raylet, dashboard, monitors) and all their
     descendants (workers, agents). Unlike ``ray stop``, every other Ray process on the machine, a user's own
-    cluster or job included, is left alone. SIGTERM, then SIGKILL after ``grace_s``; returns how many."""
+    cluster or job included, is left alone. SIGTERM, then SIGKILL after a third of ``grace_s`` per step; returns how many."""
     import psutil
 
     def names(arg: str, d: str) -> bool:  # "--temp-dir=D", "--session-dir=D/session_...", "D/..." (not "D2")
         value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
         return value == d or value.startswith(d.rstrip("/") + "/")
 
-    me = os.getpid()
-    roots = [proc for proc in psutil.process_iter(["pid", "cmdline"]) if proc.info["pid"] != me
-             and any(names(arg, d) for arg in proc.info["cmdline"] or [] for d in temp_dirs)]
-    procs = {p.pid: p for p in roots}
-    for p in roots:
-        try:
-            procs.update({c.pid: c for c in p.children(recursive=True) if c.pid != me})
-        except psutil.NoSuchProcess:
-            pass
+    # never this process nor its callers (`timeout 60 python -m raysearch.ray_env stop D` names D too)
+    spared = {os.getpid()} | {p.pid for p in psutil.Process().parents()}
+
+    def ours() -> dict[int, psutil.Process]:  # the nodes' processes and all their descendants
+        roots = [proc for proc in psutil.process_iter(["pid", "cmdline"]) if proc.info["pid"] not in spared
+                 and any(names(arg, d) for arg in proc.info["cmdline"] or [] for d in temp_dirs)]
+        procs = {p.pid: p for p in roots}
+        for p in roots:
+            try:
+                procs.update({c.pid: c for c in p.children(recursive=True) if c.pid not in spared})
+            except psutil.NoSuchProcess:
+                pass
+        return procs
+
+    def kill(procs: list[psutil.Process]) -> None:
+        for p in procs:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(procs, timeout=2)
+
+    procs = ours()
+    # In `ray stop`'s order: the raylets, then the rest (workers, agents, dashboard), then the GCS. A raylet asked
+    # to stop while its GCS is stopping too waits on the GCS and ignores SIGTERM: stopped all at once, two nodes
+    # took the whole 20 s grace period and a SIGKILL; in this order, about 5 s (measured).
+    buckets: list[list[psutil.Process]] = [[], [], []]
     for p in procs.values():
         try:
-            p.terminate()
+            name = p.name()
         except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(list(procs.values()), timeout=grace_s)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+            continue
+        buckets[0 if name == "raylet" else 2 if name == "gcs_server" else 1].append(p)
+    for bucket in buckets:
+        for p in bucket:
+            try:
+                p.terminate()
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(bucket, timeout=grace_s / len(buckets))
+        kill(alive)
     return len(procs)
 
 

@@ -74,3 +74,25 @@ def test_a_worker_asks_the_state_api_of_its_own_ray():
         assert seconds < 5  # an answer, not a timeout
     finally:
         ray.shutdown()
+
+
+def test_stop_nodes_in_spares_its_callers_whose_command_line_names_the_folder(tmp_path):
+    """`timeout 60 python -m raysearch.ray_env stop D` names D in the command line of `timeout`, the caller's
+    parent: stopping it would stop the caller before it finished."""
+    import shutil
+
+    if shutil.which("timeout") is None:
+        pytest.skip("no timeout(1) here")
+    node = _start(str(tmp_path / "node"))
+    child = node.children()[0]
+    try:
+        r = subprocess.run(["timeout", "60", sys.executable, "-m", "raysearch.ray_env", "stop", str(tmp_path / "node")],
+                           capture_output=True, text=True, timeout=90)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "stopped 2 Ray process(es)"
+        for p in (node, child):
+            assert not p.is_running() or p.status() == psutil.STATUS_ZOMBIE
+    finally:
+        for p in (child, node):
+            if p.is_running():
+                p.kill()

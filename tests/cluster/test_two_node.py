@@ -24,6 +24,7 @@ def test_two_node_search_spans_both_nodes(tiny_backbone, tmp_path):
     try:
         p = subprocess.run(["bash", "cluster/local-two-node.sh", "--smoke-test", "--communities", "Chile", "Mexico",
                             "--backbone", tiny_backbone, "--num-samples", "1",  # one trial: 2 workers on the 2 one-CPU nodes
+                            "--reference", tiny_backbone,  # G given: it still goes to the trials through storage
                             "--seed-reruns", "0",  # reruns are tested on one node; here they only cost time
                             "--storage", f"file://{tmp_path}/ray-results"],  # a URI: G and the summary go through it
                            cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)

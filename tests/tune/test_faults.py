@@ -54,7 +54,8 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_search_goes_on(tiny_bac
     # an RDB storage whose URL carries a password (SQLite ignores the unknown URI parameter, a server would not)
     url = f"sqlite:///file:{tmp_path / 'study.db'}?uri=true&password={SECRET}"
     r = _tune(["scpo", "--space", str(space), "--smoke-test", "--communities", "Chile", "Mexico",
-               "--backbone", tiny_backbone, "--out", str(tmp_path), "--name", "nan", "--num-samples", "3",
+               "--backbone", tiny_backbone, "--reference", tiny_backbone,  # G given: not what this test is about
+               "--out", str(tmp_path), "--name", "nan", "--num-samples", "3",
                "--seed-reruns", "0", "--optuna-storage", url])
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     run = tmp_path / "nan"

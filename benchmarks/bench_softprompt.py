@@ -148,12 +148,12 @@ def _read_runs(out: Path | None, key: dict) -> dict[tuple[str, int], dict]:
 def optimizer_table(rows: list[dict], names: list[str]) -> str:
     """Best L1 per seed, mean ± sd, and each optimizer minus the default (the first name) paired by seed, with a
     95% t interval over the seeds both ran (the seed is the unit: each is a whole search)."""
-    from scipy import stats
+    from raysearch.metrics.paired import t_half_width
 
     by = {(r["optimizer"], r["seed"]): r for r in rows}
     seeds = sorted({r["seed"] for r in rows})
     lines = ["| optimizer | dims | best L1 per seed (" + ", ".join(map(str, seeds)) + ") | mean ± sd | "
-             f"minus {names[0].split(',')[0]} subspace, paired (95% t) | seconds (sum) |",
+             "minus the default (first row), paired (95% t) | seconds (sum) |",
              "| --- | ---: | --- | ---: | --- | ---: |"]
     for name in names:
         mine = [by[(name, s)] for s in seeds if (name, s) in by]
@@ -166,7 +166,7 @@ def optimizer_table(rows: list[dict], names: list[str]) -> str:
         if name == names[0]:
             paired = "—"
         elif len(diff) > 1:
-            half = stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff))
+            half = t_half_width(diff)
             paired = f"{diff.mean():+.1f} [{diff.mean() - half:+.1f}, {diff.mean() + half:+.1f}] (n={len(diff)})"
         else:
             paired = f"{diff.mean():+.1f} (n={len(diff)})" if len(diff) else "—"

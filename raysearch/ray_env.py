@@ -93,26 +93,14 @@ def stop_nodes_in(temp_dirs: list[str], *, grace_s: float = 20.0) -> int:
     # never this process nor its callers (`timeout 60 python -m raysearch.ray_env stop D` names D too)
     spared = {os.getpid()} | {p.pid for p in psutil.Process().parents()}
 
-    def ours() -> dict[int, psutil.Process]:  # the nodes' processes and all their descendants
-        roots = [proc for proc in psutil.process_iter(["pid", "cmdline"]) if proc.info["pid"] not in spared
-                 and any(names(arg, d) for arg in proc.info["cmdline"] or [] for d in temp_dirs)]
-        procs = {p.pid: p for p in roots}
-        for p in roots:
-            try:
-                procs.update({c.pid: c for c in p.children(recursive=True) if c.pid not in spared})
-            except psutil.NoSuchProcess:
-                pass
-        return procs
-
-    def kill(procs: list[psutil.Process]) -> None:
-        for p in procs:
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(procs, timeout=2)
-
-    procs = ours()
+    roots = [proc for proc in psutil.process_iter(["pid", "cmdline"]) if proc.info["pid"] not in spared
+             and any(names(arg, d) for arg in proc.info["cmdline"] or [] for d in temp_dirs)]
+    procs = {p.pid: p for p in roots}  # the nodes' processes and all their descendants
+    for p in roots:
+        try:
+            procs.update({c.pid: c for c in p.children(recursive=True) if c.pid not in spared})
+        except psutil.NoSuchProcess:
+            pass
     # In `ray stop`'s order: the raylets, then the rest (workers, agents, dashboard), then the GCS. A raylet asked
     # to stop while its GCS is stopping too waits on the GCS and ignores SIGTERM: stopped all at once, two nodes
     # took the whole 20 s grace period and a SIGKILL; in this order, about 5 s (measured).
@@ -130,7 +118,12 @@ def stop_nodes_in(temp_dirs: list[str], *, grace_s: float = 20.0) -> int:
             except psutil.NoSuchProcess:
                 pass
         _, alive = psutil.wait_procs(bucket, timeout=grace_s / len(buckets))
-        kill(alive)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=2)
     return len(procs)
 
 

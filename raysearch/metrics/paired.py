@@ -107,6 +107,19 @@ def resample_stats(correct: Mapping[str, np.ndarray], communities: Sequence[str]
     return Resampled(stats=(*names, *SUMMARIES), n_pairs=n_pairs, point=point, boot=boot)
 
 
+def t_half_width(per_seed: np.ndarray) -> np.ndarray | float:
+    """Half width of a 95% Student-t interval of the mean over seeds (axis 0: one row per seed); 0 with one seed.
+
+    For repeats of a whole experiment (each seed a search, a split), where the seed is the unit."""
+    per_seed = np.asarray(per_seed, dtype=float)
+    n = per_seed.shape[0]
+    if n < 2:
+        return np.zeros(per_seed.shape[1:]) if per_seed.ndim > 1 else 0.0
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, n - 1)) * per_seed.std(axis=0, ddof=1) / np.sqrt(n)
+
+
 def interval(value: float, boots: np.ndarray, n: int) -> Interval:
     """``value`` with the 2.5 and 97.5 percentiles of its resampled values (NaN ones ignored)."""
     lo, hi = np.nanpercentile(boots, [2.5, 97.5]) if np.isfinite(boots).any() else (np.nan, np.nan)

@@ -103,7 +103,9 @@ def community_chart(confirm: Mapping[str, Any], *, split: str = "test") -> Commu
             high.append([iv["high"] for iv in ivs])
             continue
         mean = per_seed.mean(axis=0)
-        half = _t_half_width(per_seed)
+        from raysearch.metrics.paired import t_half_width
+
+        half = t_half_width(per_seed)
         value.append(mean)
         low.append(mean - half)
         high.append(mean + half)
@@ -119,16 +121,6 @@ def community_chart(confirm: Mapping[str, Any], *, split: str = "test") -> Commu
                           kinds=[m["kind"] for m in models], value=np.array(value, dtype=float),
                           low=np.array(low, dtype=float), high=np.array(high, dtype=float), seeds=seeds,
                           interval=interval, split=split, n_pairs=n_pairs)
-
-
-def _t_half_width(per_seed: np.ndarray) -> np.ndarray:
-    """Half width of a 95% Student-t interval of the mean over seeds (rows); 0 with one seed."""
-    n = per_seed.shape[0]
-    if n < 2:
-        return np.zeros(per_seed.shape[1])
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, n - 1)) * per_seed.std(axis=0, ddof=1) / math.sqrt(n)
 
 
 def optuna_figures(storage: str, study_name: str, *, reference_point: Sequence[float]) -> dict[str, Any]:

@@ -141,7 +141,8 @@ def run(
     for epoch in range(start_epoch, cfg.epochs):
         flat = _train_epoch(session, train_model, params, cfg, epoch, rank=rank, size=size, interim=interim)
         metrics: dict[str, Any] = {}
-        for split in session.eval_splits if epoch + 1 == cfg.epochs else ("val",):
+        last = epoch + 1 == cfg.epochs  # between epochs only validation (if the data has it) is read
+        for split in session.eval_splits if last else [s for s in session.eval_splits if s == "val"]:
             m, f = session.evaluate(split)
             metrics.update(m)
             flat.update(f)

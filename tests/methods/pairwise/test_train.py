@@ -76,3 +76,10 @@ def test_resume_of_a_finished_run_returns_its_result(tiny_backbone, tiny_pairs, 
     again = train_bare(cfg, _data(tiny_pairs), workdir=str(tmp_path / "again"), resume_from=done.checkpoint,
                          reporter=lambda m, c: reports.append((m, c)))
     assert again.metrics == done.metrics and reports == [(done.flat, done.checkpoint)]
+
+
+def test_several_epochs_without_evaluation_data(tiny_backbone, tiny_pairs, tmp_path):
+    """G and the baselines train on pairs alone; the epochs before the last used to ask for 'val'."""
+    res = train_bare(_cfg(tiny_backbone, epochs=2), TrainData(train=tiny_pairs), workdir=str(tmp_path / "g"))
+    assert res.metrics == {} and Path(res.checkpoint).name == "epoch-2"
+    assert (tmp_path / "g" / "epoch-1").is_dir()  # epoch 1 was still checkpointed

@@ -75,6 +75,12 @@ class SoftPromptConfig:
         choices=("expected", "sample"),
     )
     samples: int = _f(20, "answers drawn per item in sample mode")
+    search_draws: int = _f(
+        1,
+        "sample mode: independent draws per candidate during the search; its loss is their mean L1 "
+        "(one forward pass, only the drawn answers differ), so the search chases less draw noise. "
+        "1 = one draw, as in the paper. Ignored in expected mode",
+    )
     rescore_draws: int = _f(
         20,
         "sample mode: after the search, naive, persona and the optimized prompt are all scored on "
@@ -123,6 +129,7 @@ class SoftPromptConfig:
             (self.workers >= 0, f"--workers {self.workers} must be >= 0 (0 = no Ray)"),
             (self.goqa >= 0, f"--goqa {self.goqa} must be >= 0 (0 = skip the check)"),
             (self.samples >= 1, f"--samples {self.samples} must be at least 1"),
+            (self.search_draws >= 1, f"--search-draws {self.search_draws} must be at least 1"),
             (
                 self.rescore_draws >= 2,
                 f"--rescore-draws {self.rescore_draws} must be at least 2 (an interval needs 2 draws)",

@@ -15,7 +15,7 @@ import json
 import pickle
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -139,10 +139,13 @@ def load_checkpoint(folder: Path, cfg: SoftPromptConfig) -> SearchState:
         )
     state: SearchState = pickle.loads(data)
     expected = cfg.result_fields()
+    defaults = {f.name: f.default for f in fields(SoftPromptConfig)}
     for key, value in expected.items():
-        if state.config.get(key) != value:
+        # a setting the checkpoint lacks was added later, with a default that keeps the old behaviour
+        made_with = state.config.get(key, defaults[key])
+        if made_with != value:
             raise UserInputError(
-                f"--resume: the checkpoint was made with {key}={state.config.get(key)!r}, not "
+                f"--resume: the checkpoint was made with {key}={made_with!r}, not "
                 f"{value!r}; pass the same settings to resume or use another --out"
             )
     np.random.set_state(state.rng["numpy"])

@@ -15,10 +15,10 @@ import torch
 
 from raysearch.softprompt.adapter import save_adapter
 from raysearch.softprompt.config import SoftPromptConfig
-from raysearch.softprompt.draws import NAIVE_ID, PERSONA_ID, eval_seed
+from raysearch.softprompt.draws import NAIVE_ID, PERSONA_ID, eval_seeds
 from raysearch.softprompt.hofstede import country_targets
 from raysearch.softprompt.lm import load_lm
-from raysearch.softprompt.scorer import SurveyScorer, l1_loss
+from raysearch.softprompt.scorer import Scores, SurveyScorer, l1_loss
 from raysearch.softprompt.subspace import Subspace, fit_tokens
 from raysearch.softprompt.survey import Survey, load_survey
 
@@ -78,28 +78,33 @@ class SurveyObjective:
     def loss_of(self, indices: torch.Tensor) -> torch.Tensor:
         return l1_loss(indices, self.target_vec, self.target_mask)
 
-    def _scores(self, prompts: torch.Tensor, eval_ids: list[int]) -> Any:
-        seeds = [eval_seed(self.cfg.seed, i) for i in eval_ids]
-        return self.scorer.scores(
-            prompts,
-            mode=self.cfg.mode,
-            samples=self.cfg.samples,
-            seeds=seeds,
-        )
+    def _scores(self, prompts: torch.Tensor, eval_ids: list[int]) -> list[Scores]:
+        """Per prompt: its scores, one row per draw (expected mode: one row, no draw)."""
+        if self.cfg.mode == "expected":
+            scores = self.scorer.scores(prompts, mode="expected")
+            return [Scores(scores.probs[p : p + 1], scores.means[p : p + 1], scores.indices[p : p + 1]) for p in range(len(prompts))]
+        probs = self.scorer.answer_probs(prompts)
+        draws = self.cfg.search_draws if self.cfg.mode == "sample" else 1
+        return [
+            self.scorer.sampled(p, samples=self.cfg.samples, seeds=eval_seeds(self.cfg.seed, i, draws))
+            for p, i in zip(probs, eval_ids, strict=True)
+        ]
 
     def losses(self, zs: np.ndarray, eval_ids: list[int]) -> np.ndarray:
-        """L1 losses (P,) of search points zs (P, k), scored together in batched passes."""
-        scores = self._scores(self.subspace.prompts(zs), eval_ids)
-        return self.loss_of(scores.indices).numpy()
+        """L1 losses (P,) of search points zs (P, k), scored together in batched passes; in sample
+        mode each is the mean L1 over its ``--search-draws`` draws."""
+        per_prompt = self._scores(self.subspace.prompts(zs), eval_ids)
+        return np.array([float(self.loss_of(s.indices).mean()) for s in per_prompt])
 
     def summary(self, prompts: torch.Tensor, eval_id: int) -> dict[str, Any]:
-        """Indices, mean answers and loss of ONE prompt (1, n, d), scored on its own."""
-        scores = self._scores(prompts, [eval_id])
+        """Indices, mean answers and loss of ONE prompt (1, n, d), scored on its own (sample mode:
+        each the mean over the evaluation's draws, the loss the search saw)."""
+        (scores,) = self._scores(prompts, [eval_id])
         codes = [d.code for d in self.survey.dimensions]
         return {
-            "indices": dict(zip(codes, scores.indices[0].tolist(), strict=True)),
-            "means": dict(zip(self.survey.numbers, scores.means[0].tolist(), strict=True)),
-            "loss": float(self.loss_of(scores.indices)[0]),
+            "indices": dict(zip(codes, scores.indices.mean(0).tolist(), strict=True)),
+            "means": dict(zip(self.survey.numbers, scores.means.mean(0).tolist(), strict=True)),
+            "loss": float(self.loss_of(scores.indices).mean()),
         }
 
     def baseline(self, which: str) -> dict[str, Any]:

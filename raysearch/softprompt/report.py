@@ -77,6 +77,11 @@ def build_report(
     return report
 
 
+def _per_eval(report: dict[str, Any]) -> str:
+    n = int((report.get("config") or {}).get("search_draws", 1))
+    return "one draw each" if n == 1 else f"mean over {n} draws each"
+
+
 def _fresh_lines(report: dict[str, Any]) -> list[str]:
     """Sample mode: the paired differences, the search-time losses and the draw record."""
     fresh, search = report["fresh"], report["search_time"]
@@ -102,7 +107,7 @@ def _fresh_lines(report: dict[str, Any]) -> list[str]:
     if search:
         lines += [
             "",
-            "Search time (one draw each, not used in the table): "
+            f"Search time ({_per_eval(report)}, not used in the table): "
             f"naive {search['naive']:.1f}, persona {search['persona']:.1f}, optimized "
             f"{search['optimized']:.1f} (evaluation {search['optimized_eval']}: the minimum over "
             f"{report['evaluations']} noisy evaluations, so biased low).",

@@ -55,11 +55,11 @@ def rescore_fresh(
     """Sample mode: naive, persona and the winner on ``cfg.rescore_draws`` fresh paired draws.
 
     Returns the ``fresh``, ``search_time`` and ``draws`` arguments of ``build_report``: the
-    fresh-draw summary, the losses the search saw (one draw each; the winner's is the minimum
-    over the search, biased low) and both seed sets, checked disjoint.
+    fresh-draw summary, the losses the search saw (the mean over ``--search-draws`` draws each;
+    the winner's is the minimum over the search, biased low) and both seed sets, checked disjoint.
     """
     assert state.best_z is not None
-    search, fresh_list = rescore_plan(cfg.seed, cfg.budget, cfg.rescore_draws)
+    search, fresh_list = rescore_plan(cfg.seed, cfg.budget, cfg.rescore_draws, cfg.search_draws)
     per_draw = evaluator.rescore(state.best_z, fresh_list)
     search_time = {name: float(search_results[name]["loss"]) for name in ("naive", "persona")}
     search_time.update(optimized=float(state.best_loss), optimized_eval=int(state.best_eval))
@@ -90,7 +90,8 @@ def run_softprompt(
     dim = int(evaluator.search_dim)
     log(f"model ready in {time.perf_counter() - started:.1f} s; searching {dim} dimensions")
     results = {name: evaluator.baseline(name) for name in ("naive", "persona")}
-    once = " (one search-time draw each)" if cfg.mode == "sample" else ""
+    n = cfg.search_draws
+    once = f" ({n} search-time draw{'s' if n > 1 else ''} each)" if cfg.mode == "sample" else ""
     log(f"naive L1 {results['naive']['loss']:.1f}, persona L1 {results['persona']['loss']:.1f}{once}")
 
     def progress(s: SearchState, seconds: float) -> None:

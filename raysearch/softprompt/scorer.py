@@ -198,7 +198,10 @@ class SurveyScorer:
             raise ValueError(f"draw_scores takes one prompt (1, n, d), got {tuple(prompt.shape)}")
         if not seeds:
             raise ValueError("draw_scores needs at least one seed")
-        probs = self.answer_probs(prompt)[0]
+        return self.sampled(self.answer_probs(prompt)[0], samples=samples, seeds=seeds)
+
+    def sampled(self, probs: torch.Tensor, *, samples: int, seeds: list[int]) -> Scores:
+        """One candidate's answer distributions (I, 5), drawn once per seed: one row per seed."""
         means = torch.stack([sample_answers(probs, samples, s) for s in seeds])
         return Scores(probs[None].expand(len(seeds), -1, -1), means, self.survey.indices(means))
 

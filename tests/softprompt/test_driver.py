@@ -10,7 +10,7 @@ import pytest
 
 from raysearch.errors import UserInputError
 from raysearch.softprompt.config import SoftPromptConfig
-from raysearch.softprompt.driver import CHECKPOINT, load_checkpoint, run_search
+from raysearch.softprompt.driver import CHECKPOINT, load_checkpoint, run_search, save_checkpoint
 from raysearch.softprompt.objective import SurveyObjective
 
 
@@ -60,6 +60,16 @@ def test_resume_refuses_other_settings(cfg, objective, tmp_path: Path) -> None:
         load_checkpoint(tmp_path, other)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "empty", cfg)
+
+
+def test_a_checkpoint_older_than_a_setting_resumes_with_its_default(cfg, objective, tmp_path: Path) -> None:
+    """A run checkpointed before --search-draws existed searched with one draw: it resumes as 1."""
+    state = run_search(cfg, objective, dim=objective.search_dim, folder=tmp_path, stop_after=1)
+    del state.config["search_draws"]
+    save_checkpoint(state, tmp_path)
+    assert load_checkpoint(tmp_path, dataclasses.replace(cfg, resume=True)).evaluations == state.evaluations
+    with pytest.raises(UserInputError, match="search_draws=1, not 2"):
+        load_checkpoint(tmp_path, dataclasses.replace(cfg, search_draws=2, resume=True))
 
 
 @pytest.mark.parametrize("optimizer", ["de", "cma", "random"])

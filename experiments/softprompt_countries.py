@@ -19,6 +19,8 @@ reused, an unfinished one resumed, so countries and seeds can be split across se
     python experiments/softprompt_countries.py
     python experiments/softprompt_countries.py --countries "U.S.A." China India "Arab countries" --seeds 0 1 2
     python experiments/softprompt_countries.py --summary          # the table from what is there
+    python experiments/softprompt_countries.py --seeds --sample-seeds 0 1 2 --goqa 0 --search-draws 8 \
+        --out runs/experiments/softprompt_countries-draws8 --against docs/results/softprompt-countries
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def sample_lines(report: dict[str, Any], country: str, seed: int) -> list[str]:
     return out
 
 
-def summary(out: Path, countries: list[str], seeds: list[int], sample_seeds: list[int]) -> str:
+def summary(out: Path, countries: list[str], seeds: list[int], sample_seeds: list[int], against: Path | None = None) -> str:
     parts = ["## Soft prompts per country: naive vs persona vs optimized (`experiments/softprompt_countries.py`)", ""]
     overview = ["| country | naive L1 | persona L1 | optimized L1, mean ± sd over seeds | seeds | GOQA JSD optimized − persona |",
                 "|---|---:|---:|---:|---|---|"]
@@ -142,22 +144,70 @@ def summary(out: Path, countries: list[str], seeds: list[int], sample_seeds: lis
                    for s in seeds if (run_dir(out, c, "expected", s) / "report.json").is_file()}
         if not reports:
             overview.append(f"| {c} | not run | | | | |")
-            continue
-        opt = np.array([r["l1"]["optimized"] for r in reports.values()])
-        first = next(iter(reports.values()))
-        g, gcell = goqa_lines(reports)
-        sd = f" ± {opt.std(ddof=1):.1f}" if len(opt) > 1 else ""
-        overview.append(f"| {c} | {first['l1']['naive']:.1f} | {first['l1']['persona']:.1f} | {opt.mean():.1f}{sd} | "
-                        f"{' '.join(map(str, sorted(reports)))} | {gcell} |")
-        parts += [*expected_table(reports, c), "", *g, ""]
-        walls = [w for s in reports if (w := _wall(run_dir(out, c, "expected", s))) is not None]
-        if walls:
-            parts += [f"Wall time per run: {min(walls) / 60:.1f}–{max(walls) / 60:.1f} min.", ""]
+        else:
+            opt = np.array([r["l1"]["optimized"] for r in reports.values()])
+            first = next(iter(reports.values()))
+            g, gcell = goqa_lines(reports)
+            sd = f" ± {opt.std(ddof=1):.1f}" if len(opt) > 1 else ""
+            overview.append(f"| {c} | {first['l1']['naive']:.1f} | {first['l1']['persona']:.1f} | {opt.mean():.1f}{sd} | "
+                            f"{' '.join(map(str, sorted(reports)))} | {gcell} |")
+            parts += [*expected_table(reports, c), "", *g, ""]
+            walls = [w for s in reports if (w := _wall(run_dir(out, c, "expected", s))) is not None]
+            if walls:
+                parts += [f"Wall time per run: {min(walls) / 60:.1f}–{max(walls) / 60:.1f} min.", ""]
+        sampled = []
         for s in sample_seeds:
             f = run_dir(out, c, "sample", s) / "report.json"
             if f.is_file():
-                parts += [*sample_lines(json.loads(f.read_text()), c, s), ""]
+                wall = _wall(run_dir(out, c, "sample", s))
+                sampled += [*sample_lines(json.loads(f.read_text()), c, s),
+                            *([f"Wall time: {wall / 60:.1f} min."] if wall is not None else []), ""]
+        parts += [f"#### {c}, sample mode", "", *sampled] if sampled and not reports else sampled
+    if against is not None:
+        parts += against_lines(out, against, countries, sample_seeds)
     return "\n".join([*parts[:2], *overview, "", *parts[2:]]) + "\n"
+
+
+def _sample_report(folder: Path, country: str, seed: int) -> dict[str, Any] | None:
+    """A sample run's report: a run folder's report.json, or a copy named <run folder>.json."""
+    run = run_dir(folder, country, "sample", seed)
+    for f in (run / "report.json", run.with_suffix(".json")):
+        if f.is_file():
+            return json.loads(f.read_text())
+    return None
+
+
+def against_lines(out: Path, other: Path, countries: list[str], seeds: list[int]) -> list[str]:
+    """Sample runs here against the runs of the same country and seed in ``other`` (the same init,
+    subspace and optimizer seed; e.g. one search draw there, several here).
+
+    The measure is each run's fresh-draw gap optimized − persona: the persona prompt is the same in
+    both runs, so subtracting it removes the difference between the two runs' fresh draws from
+    the comparison; the runs' gaps are then paired by (country, seed), with a t interval over them."""
+    from raysearch.metrics.paired import t_half_width
+
+    rows = ["| country | seed | gap here | gap there | here − there |", "|---|---:|---:|---:|---:|"]
+    diffs, here_wins, there_wins = [], 0, 0
+    for c in countries:
+        for s in seeds:
+            a, b = _sample_report(out, c, s), _sample_report(other, c, s)
+            if a is None or b is None or "fresh" not in a or "fresh" not in b:
+                continue
+            ga, gb = (r["fresh"]["paired"]["optimized - persona"] for r in (a, b))
+            diffs.append(ga["mean"] - gb["mean"])
+            here_wins += ga["high"] < 0
+            there_wins += gb["high"] < 0
+            rows.append(f"| {c} | {s} | {ga['mean']:+.1f} [{ga['low']:+.1f}, {ga['high']:+.1f}] | "
+                        f"{gb['mean']:+.1f} [{gb['low']:+.1f}, {gb['high']:+.1f}] | {diffs[-1]:+.1f} |")
+    if not diffs:
+        return [f"No sample run here has a partner in {other}.", ""]
+    d = np.array(diffs)
+    iv = f" [{d.mean() - t_half_width(d):+.1f}, {d.mean() + t_half_width(d):+.1f}] (95% t interval over runs)" if len(d) > 1 else ""
+    return [f"### Sample runs here against {other}", "",
+            "Fresh-draw L1 gap optimized − persona per run (negative: the optimized prompt is closer; "
+            "each run's own 95% paired interval over its fresh draws):", "", *rows, "",
+            f"Mean difference here − there over {len(d)} runs: {d.mean():+.1f}{iv}. Optimized below persona "
+            f"(interval under 0): {here_wins} of {len(d)} here, {there_wins} of {len(d)} there.", ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,13 +216,15 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     p.add_argument("--countries", nargs="+", default=list(COUNTRIES), help="Hofstede names (default: %(default)s)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="expected-mode seeds")
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="expected-mode seeds (none: skip)")
     p.add_argument("--sample-seeds", type=int, nargs="*", default=[0], help="sample-mode seeds (none: skip)")
     p.add_argument("--goqa", type=int, default=500, help="GlobalOpinionQA questions per country (more than any "
                    "country has: all of them)")
     p.add_argument("--workers", type=int, default=0, help="Ray scoring actors per run (0: in process)")
     p.add_argument("--out", type=Path, default=Path("runs/experiments/softprompt_countries"))
     p.add_argument("--summary", action="store_true", help="only write the table from finished runs")
+    p.add_argument("--against", type=Path, help="compare the sample runs with those of the same country and seed "
+                   "in this folder (run folders, or report copies named like them, e.g. docs/results/softprompt-countries)")
     a, extra = p.parse_known_args(argv)
     if extra and a.summary:
         raise UserInputError(f"--summary takes no run flags: {' '.join(extra)}")
@@ -182,8 +234,8 @@ def main(argv: list[str] | None = None) -> int:
             for s in seeds:
                 for c in a.countries:
                     run_one(c, mode, s, out=a.out, goqa=a.goqa, workers=a.workers, extra=extra)
-                    atomic_write_text(a.out / "table.md", summary(a.out, a.countries, a.seeds, a.sample_seeds))
-    text = summary(a.out, a.countries, a.seeds, a.sample_seeds)
+                    atomic_write_text(a.out / "table.md", summary(a.out, a.countries, a.seeds, a.sample_seeds, a.against))
+    text = summary(a.out, a.countries, a.seeds, a.sample_seeds, a.against)
     atomic_write_text(a.out / "table.md", text)
     print(text)
     return 0

@@ -27,3 +27,14 @@ def test_an_expected_and_a_sample_run_give_one_table_and_are_reused(tiny_lm_dir:
     stamp = (out / "arab-countries-expected-seed0" / "report.json").stat().st_mtime_ns
     assert mod.main(argv + tiny) == 0  # finished runs are reused, not run again
     assert (out / "arab-countries-expected-seed0" / "report.json").stat().st_mtime_ns == stamp
+    # sample runs only, two search draws, compared with the one-draw run above on the same seed
+    two = tmp_path / "sp2"
+    argv2 = ["--countries", "Arab countries", "--seeds", "--sample-seeds", "0", "--goqa", "0", "--out", str(two),
+             "--against", str(out), "--search-draws", "2"]
+    assert mod.main(argv2 + tiny) == 0
+    assert not (two / "arab-countries-expected-seed0").exists()
+    again = json.loads((two / "arab-countries-sample-seed0" / "report.json").read_text())
+    assert again["config"]["search_draws"] == 2 and len(again["draws"]["search"]) == 2 * (6 + 2)
+    table = (two / "table.md").read_text()
+    gap = lambda r: r["fresh"]["paired"]["optimized - persona"]["mean"]  # noqa: E731
+    assert "#### Arab countries, sample mode" in table and f"over 1 runs: {gap(again) - gap(reports[1]):+.1f}" in table

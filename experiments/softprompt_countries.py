@@ -181,33 +181,50 @@ def against_lines(out: Path, other: Path, countries: list[str], seeds: list[int]
     """Sample runs here against the runs of the same country and seed in ``other`` (the same init,
     subspace and optimizer seed; e.g. one search draw there, several here).
 
-    The measure is each run's fresh-draw gap optimized − persona: the persona prompt is the same in
-    both runs, so subtracting it removes the difference between the two runs' fresh draws from
-    the comparison; the runs' gaps are then paired by (country, seed), with a t interval over them."""
-    from raysearch.metrics.paired import t_half_width
+    Per run: the optimized prompt here minus the one there in fresh-draw L1. Runs of one seed share
+    their fresh draws (both exclude their search draws, which almost never meet a fresh seed), so
+    the difference is paired over the same draws, with a bootstrap interval. Where the draws differ,
+    the baselines (the same prompts in both runs) are the control instead: the difference of the
+    gaps optimized − persona, without a per-run interval. Pooled: the mean over runs, with a t
+    interval over runs, and how often each side's optimized prompt beats both baselines."""
+    from raysearch.metrics.paired import paired_difference, t_half_width
 
-    rows = ["| country | seed | gap here | gap there | here − there |", "|---|---:|---:|---:|---:|"]
-    diffs, here_wins, there_wins = [], 0, 0
+    rows = ["| country | seed | optimized L1 here | there | here − there | same fresh draws |", "|---|---:|---:|---:|---:|---|"]
+    diffs: list[float] = []
+    counts = {"here": {"both": 0, "worse": 0}, "there": {"both": 0, "worse": 0}}
     for c in countries:
         for s in seeds:
             a, b = _sample_report(out, c, s), _sample_report(other, c, s)
             if a is None or b is None or "fresh" not in a or "fresh" not in b:
                 continue
-            ga, gb = (r["fresh"]["paired"]["optimized - persona"] for r in (a, b))
-            diffs.append(ga["mean"] - gb["mean"])
-            here_wins += ga["high"] < 0
-            there_wins += gb["high"] < 0
-            rows.append(f"| {c} | {s} | {ga['mean']:+.1f} [{ga['low']:+.1f}, {ga['high']:+.1f}] | "
-                        f"{gb['mean']:+.1f} [{gb['low']:+.1f}, {gb['high']:+.1f}] | {diffs[-1]:+.1f} |")
-    if not diffs:
+            fa, fb = a["fresh"], b["fresh"]
+            for side, f in (("here", fa), ("there", fb)):
+                p = f["paired"]
+                counts[side]["both"] += p["optimized - persona"]["high"] < 0 and p["optimized - naive"]["high"] < 0
+                counts[side]["worse"] += p["optimized - naive"]["low"] > 0
+            if fa["seeds"] == fb["seeds"]:
+                iv = paired_difference(fa["prompts"]["optimized"]["draw_losses"], fb["prompts"]["optimized"]["draw_losses"])
+                diffs.append(iv.value)
+                cell, same = f"{iv.value:+.1f} [{iv.low:+.1f}, {iv.high:+.1f}]", "yes"
+            else:
+                gap = [f["paired"]["optimized - persona"]["mean"] for f in (fa, fb)]
+                diffs.append(gap[0] - gap[1])
+                cell, same = f"{diffs[-1]:+.1f}", "no: gap to persona"
+            rows.append(f"| {c} | {s} | {fa['prompts']['optimized']['loss']:.1f} | {fb['prompts']['optimized']['loss']:.1f} "
+                        f"| {cell} | {same} |")
+    n = len(diffs)
+    if not n:
         return [f"No sample run here has a partner in {other}.", ""]
     d = np.array(diffs)
-    iv = f" [{d.mean() - t_half_width(d):+.1f}, {d.mean() + t_half_width(d):+.1f}] (95% t interval over runs)" if len(d) > 1 else ""
+    iv = f" [{d.mean() - t_half_width(d):+.1f}, {d.mean() + t_half_width(d):+.1f}] (95% t interval over runs)" if n > 1 else ""
+    here, there = counts["here"], counts["there"]
     return [f"### Sample runs here against {other}", "",
-            "Fresh-draw L1 gap optimized − persona per run (negative: the optimized prompt is closer; "
-            "each run's own 95% paired interval over its fresh draws):", "", *rows, "",
-            f"Mean difference here − there over {len(d)} runs: {d.mean():+.1f}{iv}. Optimized below persona "
-            f"(interval under 0): {here_wins} of {len(d)} here, {there_wins} of {len(d)} there.", ""]
+            "Optimized prompt's fresh-draw L1, here and there, and their difference (negative: here is closer; "
+            "95% paired bootstrap interval over the shared draws):", "", *rows, "",
+            f"- here − there, mean over {n} runs: {d.mean():+.1f}{iv}",
+            f"- optimized below both baselines (both paired intervals under 0): {here['both']} of {n} here, "
+            f"{there['both']} of {n} there",
+            f"- optimized above the plain model (interval over 0): {here['worse']} of {n} here, {there['worse']} of {n} there", ""]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,6 +165,8 @@ def summary(out: Path, countries: list[str], seeds: list[int], sample_seeds: lis
         parts += [f"#### {c}, sample mode", "", *sampled] if sampled and not reports else sampled
     if against is not None:
         parts += against_lines(out, against, countries, sample_seeds)
+    if all(row.endswith("| not run | | | | |") for row in overview[2:]):  # sample runs only: no expected-mode table
+        overview = []
     return "\n".join([*parts[:2], *overview, "", *parts[2:]]) + "\n"
 
 

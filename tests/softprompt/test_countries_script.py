@@ -37,7 +37,7 @@ def test_an_expected_and_a_sample_run_give_one_table_and_are_reused(tiny_lm_dir:
     again = json.loads((two / "arab-countries-sample-seed0" / "report.json").read_text())
     assert again["config"]["search_draws"] == 2 and len(again["draws"]["search"]) == 2 * (6 + 2)
     table = (two / "table.md").read_text()
-    assert "#### Arab countries, sample mode" in table
+    assert "#### Arab countries, sample mode" in table and "not run" not in table  # no empty expected-mode table
     # both runs re-score on the same fresh draws, so the two optimized prompts are paired draw by draw
     assert again["fresh"]["seeds"] == reports[1]["fresh"]["seeds"]
     loss = lambda r: np.array(r["fresh"]["prompts"]["optimized"]["draw_losses"])  # noqa: E731

@@ -93,6 +93,7 @@ from raysearch.methods.pairwise.data import TrainData, prepare_data  # noqa: E40
 from raysearch.models.backbone import load_tokenizer, minilm_path, resolve_backbone  # noqa: E402
 from raysearch.models.scoring import pair_text_ids  # noqa: E402
 from raysearch.models.text import TokenCache  # noqa: E402
+from raysearch.train.finetune import cpu_has_bf16  # noqa: E402
 from raysearch.train.runner import run as runner_run  # noqa: E402
 
 REFERENCES = ("plain", "trl-matched", "trl-defaults")
@@ -542,8 +543,17 @@ def model_flops(s: dict[str, float], shape: dict[str, float]) -> float:
 
 
 def matmul_peak(device: torch.device, dtype: torch.dtype) -> float:
-    """FLOP/s of a large square ``torch.matmul`` in ``dtype`` on ``device`` (best of a few)."""
-    n, reps = (8192, 20) if device.type == "cuda" else (2048, 3)
+    """FLOP/s of a large square ``torch.matmul`` in ``dtype`` on ``device`` (best of a few).
+
+    On a CPU without native bf16 (no AVX-512 BF16 or AMX) a bf16 product is emulated, about 50x
+    slower than fp32 (a 1024² one took 3 s on an AVX2-only EPYC): a 512² product measures that rate
+    in a second instead of the minutes a 2048² one takes."""
+    if device.type == "cuda":
+        n, reps = 8192, 20
+    elif dtype == torch.bfloat16 and not cpu_has_bf16():
+        n, reps = 512, 2
+    else:
+        n, reps = 2048, 3
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")

@@ -157,10 +157,10 @@ def summary(out: Path, countries: list[str], seeds: list[int], sample_seeds: lis
                 parts += [f"Wall time per run: {min(walls) / 60:.1f}–{max(walls) / 60:.1f} min.", ""]
         sampled = []
         for s in sample_seeds:
-            f = run_dir(out, c, "sample", s) / "report.json"
-            if f.is_file():
+            report = _sample_report(out, c, s)
+            if report is not None:
                 wall = _wall(run_dir(out, c, "sample", s))
-                sampled += [*sample_lines(json.loads(f.read_text()), c, s),
+                sampled += [*sample_lines(report, c, s),
                             *([f"Wall time: {wall / 60:.1f} min."] if wall is not None else []), ""]
         parts += [f"#### {c}, sample mode", "", *sampled] if sampled and not reports else sampled
     if against is not None:

@@ -84,9 +84,8 @@ class SurveyObjective:
             scores = self.scorer.scores(prompts, mode="expected")
             return [Scores(scores.probs[p : p + 1], scores.means[p : p + 1], scores.indices[p : p + 1]) for p in range(len(prompts))]
         probs = self.scorer.answer_probs(prompts)
-        draws = self.cfg.search_draws if self.cfg.mode == "sample" else 1
         return [
-            self.scorer.sampled(p, samples=self.cfg.samples, seeds=eval_seeds(self.cfg.seed, i, draws))
+            self.scorer.sampled(p, samples=self.cfg.samples, seeds=eval_seeds(self.cfg.seed, i, self.cfg.search_draws))
             for p, i in zip(probs, eval_ids, strict=True)
         ]
 

@@ -17,6 +17,10 @@ embedded defaults); nothing is chosen on validation or test.
     python experiments/scpo_baselines.py --budget default --seeds 0 1 2
     python experiments/scpo_baselines.py --budget large --seeds 0 1 2
     python experiments/scpo_baselines.py --smoke-test   # a few minutes
+
+``--g-dir`` takes G from another run of the same budget instead of training it again (for example
+``experiments/scpo_data_efficiency.py``'s folder at the same ``--epochs``/``--freeze-layers``); a
+folder that holds a G of another config is refused before anything trains.
 """
 
 from __future__ import annotations
@@ -31,8 +35,16 @@ from pathlib import Path
 from typing import Any
 
 from raysearch.errors import UserInputError, run_cli
-from raysearch.methods.pairwise.baselines import FINETUNE, GLOBAL
-from raysearch.methods.pairwise.comparison import MODELS, SplitSummary, excludes_zero, run_seed, summarize, summary_dict
+from raysearch.methods.pairwise.baselines import FINETUNE, GLOBAL, global_config
+from raysearch.methods.pairwise.comparison import (
+    MODELS,
+    SplitSummary,
+    check_shared_g,
+    excludes_zero,
+    run_seed,
+    summarize,
+    summary_dict,
+)
 from raysearch.methods.pairwise.config import PairwiseConfig
 from raysearch.metrics.paired import paired_table
 
@@ -124,6 +136,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(fixed across training seeds, so every seed is tested on the same pairs)")
     p.add_argument("--communities", nargs="+", default=None, help="countries (default: the SCPO countries)")
     p.add_argument("--backbone", default=PairwiseConfig().backbone, help="reward-model backbone (name or local path)")
+    p.add_argument("--g-dir", type=Path, default=None,
+                   help="where each seed's G lives or is trained (<g-dir>/seed-<s>/global; default --out). "
+                   "runs/experiments/scpo_data_efficiency-e4-f0 shares G with experiments/scpo_data_efficiency.py "
+                   "at the same --epochs/--freeze-layers; a folder holding a G of another config is refused")
     p.add_argument("--epochs", type=int, default=None, help="override the budget's epochs (every model, G included)")
     p.add_argument("--freeze-layers", type=int, default=None,
                    help="override the budget's frozen lowest layers (0: train the whole backbone)")
@@ -140,6 +156,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     check_common(a)
     if a.out is None:  # an overridden budget gets its own folder: a stage folder of another config is retrained
         a.out = Path("runs/experiments/scpo_baselines") / ("smoke-test" if a.smoke_test else a.budget + override_suffix(a))
+    a.g_dir = a.g_dir or a.out
     return a
 
 
@@ -196,7 +213,7 @@ def _write(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from raysearch.methods.pairwise.data import prepare_data
+    from raysearch.methods.pairwise.data import TrainData, prepare_data
 
     a = parse_args(argv)
     b = with_overrides(budget(a.budget, a.smoke_test), epochs=a.epochs, freeze_layers=a.freeze_layers)
@@ -212,11 +229,14 @@ def main(argv: list[str] | None = None) -> int:
     desc = b.describe(len(data.pairs.train), len(data.global_pairs.train), a.data_seed)
     print(desc, flush=True)
     a.out.mkdir(parents=True, exist_ok=True)
+    g_data = TrainData(list(data.global_pairs.train))
+    for seed in a.seeds:  # before any training: a shared G of another config would be overwritten
+        check_shared_g(global_config(b.config(a.backbone, seed)), g_data, a.g_dir / f"seed-{seed}" / "global")
     runs, secs = [], {}
     for seed in a.seeds:
         t0 = time.perf_counter()
         base = b.config(a.backbone, seed)
-        runs.append(run_seed(data, base, a.out / f"seed-{seed}"))
+        runs.append(run_seed(data, base, a.out / f"seed-{seed}", g_dir=a.g_dir / f"seed-{seed}" / "global"))
         secs[seed] = time.perf_counter() - t0
         print(f"[raysearch.compare] seed {seed} done in {secs[seed] / 60:.1f} min "
               f"(load average {os.getloadavg()[0]:.1f})", flush=True)

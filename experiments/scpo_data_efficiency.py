@@ -41,7 +41,14 @@ import numpy as np
 from raysearch.errors import UserInputError, run_cli
 from raysearch.io import atomic_write_text
 from raysearch.methods.pairwise.baselines import FINETUNE, GLOBAL, finetune_config, global_config
-from raysearch.methods.pairwise.comparison import STEERABLE, fit_bare, pair_correct, pair_scores, steerable_config
+from raysearch.methods.pairwise.comparison import (
+    STEERABLE,
+    check_shared_g,
+    fit_bare,
+    pair_correct,
+    pair_scores,
+    steerable_config,
+)
 from raysearch.methods.pairwise.config import PairwiseConfig
 from raysearch.methods.pairwise.data import TrainData
 from raysearch.metrics.efficiency import pairs_ratio, ratio_interval
@@ -69,9 +76,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--communities", nargs="+", default=None, help="countries (default: the SCPO countries)")
     p.add_argument("--backbone", default=PairwiseConfig().backbone, help="reward-model backbone (name or local path)")
     p.add_argument("--g-dir", type=Path, default=None,
-                   help="where each seed's G lives or is trained (<g-dir>/seed-<s>/global; default --out). "
-                   "runs/experiments/scpo_baselines/default shares G with experiments/scpo_baselines.py "
-                   "--budget default, if that G was trained by this version (else it is retrained there)")
+                   help="where each seed's G lives or is trained (<g-dir>/seed-<s>/global; default --out). A folder "
+                   "of experiments/scpo_baselines.py at the same epochs and frozen layers shares its G (e.g. "
+                   "runs/experiments/scpo_baselines/default; .../large-e4-f0 with --epochs 4 --freeze-layers 0); "
+                   "a folder holding a G of another config is refused")
     p.add_argument("--epochs", type=int, default=None, help="override the budget's epochs (every model, G included)")
     p.add_argument("--freeze-layers", type=int, default=None,
                    help="override the budget's frozen lowest layers (0: train the whole backbone)")
@@ -242,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{len(data.pairs.train)} community training pairs; shares " +
         ", ".join(f"{f:g}: {n_pairs[f]}" for f in a.shares) + f"; G on {len(data.global_pairs.train)} global pairs")
     a.out.mkdir(parents=True, exist_ok=True)
+    g_data = TrainData(list(data.global_pairs.train))
+    for seed in a.seeds:  # before any training: a shared G of another config would be overwritten
+        check_shared_g(global_config(b.config(a.backbone, seed)), g_data, a.g_dir / f"seed-{seed}" / "global")
     runs, secs = [], {}
     for seed in a.seeds:
         t0 = time.perf_counter()

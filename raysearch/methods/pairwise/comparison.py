@@ -82,6 +82,17 @@ def is_finished(cfg: PairwiseConfig, data: TrainData, out: Path) -> bool:
             and (out / f"epoch-{cfg.epochs}" / MODEL_DIR).is_dir())
 
 
+def check_shared_g(cfg: PairwiseConfig, data: TrainData, g_dir: Path, flag: str = "--g-dir") -> None:
+    """Refuse a shared G folder that holds a finished G of another config or data: training there
+    would overwrite the G that the other experiment's models were started from."""
+    g_dir = Path(g_dir)
+    fp = g_dir / FINGERPRINT
+    if fp.is_file() and not is_finished(cfg, data, g_dir):
+        raise UserInputError(f"{flag}: {g_dir} holds a G of another config or data (epochs, frozen layers, max_length "
+                             "or pairs differ); pass the folder of a run with the same budget, or leave the flag out "
+                             "to train G under --out")
+
+
 def fit_bare(cfg: PairwiseConfig, data: TrainData, out: Path, *, log: Log = _print) -> Path:
     """Train one model in this process (``train_bare``: the runner without Ray) into ``out``; return its checkpoint folder.
 
@@ -186,13 +197,15 @@ def steerable_config(base: PairwiseConfig, g_path: str) -> PairwiseConfig:
 
 
 def run_seed(data: PreferenceData, base: PairwiseConfig, out: Path, *, splits: Sequence[str] = ("val", "test"),
-             log: Log = _print) -> SeedRun:
+             g_dir: Path | None = None, log: Log = _print) -> SeedRun:
     """Train (or reuse) G, fine-tuning from G, per-community SCPO and steerable SCPO for ``base.seed``.
 
     ``base`` holds the budget (epochs, freeze_layers, max_length, ...) and the training seed; the
     data split and the training subsample are ``data``'s (fixed across seeds). G trains on all
     global training pairs; the other models on ``data.pairs.train``, each per-community model on
-    its own community's pairs only. Returns per-pair correctness on every split in ``splits``.
+    its own community's pairs only. G lives in ``g_dir`` (default ``out/global``): another
+    experiment's G folder is reused when it holds this very stage (``check_shared_g`` first).
+    Returns per-pair correctness on every split in ``splits``.
     """
     if data.global_pairs is None:
         raise UserInputError(f"data source {data.source!r} has no global preference to train G from; "
@@ -224,7 +237,7 @@ def run_seed(data: PreferenceData, base: PairwiseConfig, out: Path, *, splits: S
         n_train[name] = len(pairs)
         return ckpt
 
-    g = stage(GLOBAL, global_config(base), list(data.global_pairs.train), out / "global")
+    g = stage(GLOBAL, global_config(base), list(data.global_pairs.train), Path(g_dir) if g_dir else out / "global")
     g_model = str(g / MODEL_DIR)
     ft = stage(FINETUNE, finetune_config(base, g_model), train, out / "finetune")
     st_cfg, pc_cfg = steerable_config(base, g_model), per_community_config(base, g_model)

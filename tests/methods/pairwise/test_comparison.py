@@ -154,7 +154,7 @@ def test_data_efficiency_shares_are_nested_and_seeded(experiment_script):
 
 
 @pytest.mark.slow
-def test_data_efficiency_script_end_to_end(tiny_backbone, tmp_path, experiment_script):
+def test_data_efficiency_script_end_to_end(tiny_backbone, tmp_path, experiment_script, monkeypatch):
     """Two shares, one seed: both models per share from one G, the tables, the ratio column and the plot."""
     mod = experiment_script("scpo_data_efficiency")
     out = tmp_path / "eff"
@@ -171,6 +171,22 @@ def test_data_efficiency_script_end_to_end(tiny_backbone, tmp_path, experiment_s
     table = (out / "table.md").read_text()
     assert table.count("pairs FT needs to equal SCPO") == 6  # test and val x mean, minority, majority
     assert (out / "p.png").stat().st_size > 0 and not list(out.glob("*.tmp"))
+    # the baselines script at the same budget shares this G (--g-dir): it trains every model but G
+    trained: list[PairwiseConfig] = []
+    real = comparison.train_bare
+
+    def no_g(cfg, d, **kw):
+        assert cfg.init_from, "the shared G was retrained"
+        trained.append(cfg)
+        return real(cfg, d, **kw)
+
+    monkeypatch.setattr(comparison, "train_bare", no_g)
+    base = _script()
+    assert base.main(["--smoke-test", "--backbone", tiny_backbone, "--seeds", "0", "--g-dir", str(out),
+                      "--out", str(tmp_path / "base")]) == 0
+    assert len(trained) == 2 + 2  # fine-tuning, steerable SCPO, one per-community SCPO per country
+    g_model = str(out / "seed-0" / "global" / "epoch-1" / MODEL_DIR)
+    assert {c.init_from for c in trained} == {g_model} and not (tmp_path / "base" / "seed-0" / "global").exists()
 
 
 def test_data_efficiency_bad_shares_are_one_line(capsys, experiment_script):
@@ -180,3 +196,18 @@ def test_data_efficiency_bad_shares_are_one_line(capsys, experiment_script):
     assert e.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "shares must increase within (0, 1]" in err[0], err
+
+
+def test_a_shared_g_of_another_config_is_refused_before_training(tmp_path, capsys, experiment_script):
+    """--g-dir pointing at a G of another budget would be overwritten (and its downstream models orphaned)."""
+    g = tmp_path / "seed-0" / "global"
+    g.mkdir(parents=True)
+    (g / "FINGERPRINT").write_text("0" * 16)
+    for mod in (_script(), experiment_script("scpo_data_efficiency")):
+        with pytest.raises(SystemExit) as e:
+            run_cli(mod.main, ["--smoke-test", "--seeds", "0", "--g-dir", str(tmp_path), "--out", str(tmp_path / "o")])
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"--g-dir: {g} holds a G of another config" in err[0], err
+    assert (g / "FINGERPRINT").read_text() == "0" * 16 and not (tmp_path / "o" / "seed-0").exists()
+    comparison.check_shared_g(PairwiseConfig(), comparison.TrainData([]), tmp_path / "empty")  # nothing there: fine

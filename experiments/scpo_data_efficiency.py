@@ -48,6 +48,7 @@ from raysearch.methods.pairwise.comparison import (
     pair_correct,
     pair_scores,
     steerable_config,
+    training_seconds,
 )
 from raysearch.methods.pairwise.config import PairwiseConfig
 from raysearch.methods.pairwise.data import TrainData
@@ -110,6 +111,12 @@ def nested_subsets(n: int, shares: list[float], seed: int) -> dict[float, np.nda
     return {f: np.sort(perm[:max(1, round(f * n))]) for f in shares}
 
 
+def _minutes(seconds: dict[str, float | None]) -> str:
+    known = [v for v in seconds.values() if v is not None]
+    missing = len(seconds) - len(known)
+    return f"{sum(known) / 60:.1f} min" + (f" (+{missing} not recorded)" if missing else "")
+
+
 def share_dir(f: float) -> str:
     return f"share-{f * 100:g}"
 
@@ -128,7 +135,8 @@ def run_seed(data: Any, base: PairwiseConfig, shares: list[float], subsets: dict
     rc, rr = pair_scores(g, train, conditioned=False, max_length=ml)  # SCPO's Δ under G, once for every share
     margins = rc - rr
     correct: dict[str, dict[str, dict[float, np.ndarray]]] = {s: {m: {} for m in MODELS} for s in evals}
-    seconds: dict[str, float] = {}
+    # each stage's recorded training time, whenever it was trained (None where not recorded)
+    seconds: dict[str, float | None] = {GLOBAL: training_seconds(g)}
     for f in shares:
         idx = subsets[f]
         sub = [train[i] for i in idx]
@@ -136,10 +144,9 @@ def run_seed(data: Any, base: PairwiseConfig, shares: list[float], subsets: dict
             (FINETUNE, finetune_config(base, g_model), TrainData(sub)),
             (STEERABLE, steerable_config(base, g_model), TrainData(sub, margins=torch.tensor(margins[idx], dtype=torch.float32))),
         ):
-            t0 = time.perf_counter()
             log(f"seed {base.seed}, share {f:g} ({len(sub)} pairs): {name}")
             ckpt = fit_bare(cfg, td, out / share_dir(f) / ("finetune" if name == FINETUNE else "steerable"), log=log)
-            seconds[f"{name}/{f:g}"] = time.perf_counter() - t0
+            seconds[f"{name}/{f:g}"] = training_seconds(ckpt)
             for s, pairs in evals.items():
                 correct[s][name][f] = pair_correct(ckpt, pairs, conditioned=True, max_length=ml)
     return {"correct": correct, "g": g_correct, "seconds": seconds}
@@ -269,7 +276,9 @@ def main(argv: list[str] | None = None) -> int:
              f"- Budget: {b.source}; every model {b.epochs} epoch(s) over its share, {b.freeze_layers} frozen layers. G on {len(data.global_pairs.train)} global "
              f"training pairs. Countries: {', '.join(data.communities)}; split by question (data seed {a.data_seed}); "
              f"training seeds {' '.join(map(str, a.seeds))}; per-pair correctness averaged over seeds.",
-             f"- Wall time of this call {wall / 60:.1f} min ({a.threads} torch threads; reused models count about 0).",
+             f"- Wall time of this call {wall / 60:.1f} min ({a.threads} torch threads; reused models count about 0). "
+             "Recorded training time of every model, whenever it was trained, per seed: " +
+             ", ".join(f"{k}: {_minutes(r['seconds'])}" for k, r in zip(a.seeds, runs, strict=True)) + ".",
              "- Pairs ratio: fine-tuning's pairs to equal SCPO's accuracy at that share, as a multiple of SCPO's pairs "
              "(its curve linear in log pairs between measured shares; ≤ and > where it lies outside them)."]
     for s in ("test", "val"):

@@ -162,6 +162,9 @@ def test_data_efficiency_script_end_to_end(tiny_backbone, tmp_path, experiment_s
     assert mod.main(argv) == 0
     res = json.loads((out / "results.json").read_text())
     assert res["shares"] == [0.25, 1.0] and res["n_pairs"] == {"0.25": 16, "1": 64}
+    recorded = res["train_seconds"]["0"]  # each model's training time as recorded when it trained
+    assert set(recorded) == {GLOBAL} | {f"{m}/{f}" for m in (FINETUNE, STEERABLE) for f in ("0.25", "1")}
+    assert all(v > 0 for v in recorded.values())
     acc = res["summaries"]["test"]["accuracy"]
     assert set(acc) == {f"{m}@{f}" for m in (FINETUNE, STEERABLE) for f in ("0.25", "1")} | {GLOBAL}
     assert (out / "seed-0" / "global" / "FINGERPRINT").is_file()
@@ -170,6 +173,7 @@ def test_data_efficiency_script_end_to_end(tiny_backbone, tmp_path, experiment_s
             assert (out / "seed-0" / share / m / "FINGERPRINT").is_file()
     table = (out / "table.md").read_text()
     assert table.count("pairs FT needs to equal SCPO") == 6  # test and val x mean, minority, majority
+    assert "Recorded training time of every model, whenever it was trained, per seed: 0: " in table
     assert (out / "p.png").stat().st_size > 0 and not list(out.glob("*.tmp"))
     # the baselines script at the same budget shares this G (--g-dir): it trains every model but G
     trained: list[PairwiseConfig] = []

@@ -198,10 +198,21 @@ def split_section(s: SplitSummary, n_pairs: int) -> str:
     ])
 
 
-def _train_minutes(r: Any) -> str:
-    known = [v for k, v in r.train_seconds.items() if v is not None]
-    missing = sum(v is None for v in r.train_seconds.values())
+def train_minutes(seconds: dict[str, float | None]) -> str:
+    """The summed recorded training time of a seed's stages (None: not recorded), in minutes."""
+    known = [v for v in seconds.values() if v is not None]
+    missing = len(seconds) - len(known)
     return f"{sum(known) / 60:.1f} min" + (f" (+{missing} stage(s) not recorded)" if missing else "")
+
+
+def check_g_dirs(a: argparse.Namespace, b: Budget, global_pairs: Any) -> None:
+    """Before any training: refuse a shared ``<g-dir>/seed-<s>/global`` holding a G of another config
+    (training there would overwrite the G another run's models started from)."""
+    from raysearch.methods.pairwise.data import TrainData
+
+    g_data = TrainData(list(global_pairs))
+    for seed in a.seeds:
+        check_shared_g(global_config(b.config(a.backbone, seed)), g_data, a.g_dir / f"seed-{seed}" / "global")
 
 
 def _write(path: Path, text: str) -> None:
@@ -213,7 +224,7 @@ def _write(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from raysearch.methods.pairwise.data import TrainData, prepare_data
+    from raysearch.methods.pairwise.data import prepare_data
 
     a = parse_args(argv)
     b = with_overrides(budget(a.budget, a.smoke_test), epochs=a.epochs, freeze_layers=a.freeze_layers)
@@ -229,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     desc = b.describe(len(data.pairs.train), len(data.global_pairs.train), a.data_seed)
     print(desc, flush=True)
     a.out.mkdir(parents=True, exist_ok=True)
-    g_data = TrainData(list(data.global_pairs.train))
-    for seed in a.seeds:  # before any training: a shared G of another config would be overwritten
-        check_shared_g(global_config(b.config(a.backbone, seed)), g_data, a.g_dir / f"seed-{seed}" / "global")
+    check_g_dirs(a, b, data.global_pairs.train)
     runs, secs = [], {}
     for seed in a.seeds:
         t0 = time.perf_counter()
@@ -256,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- This call: wall {wall / 60:.1f} min (per seed: {', '.join(f'{k}: {v / 60:.1f}' for k, v in secs.items())} min; "
         f"stages reused from earlier calls count about 0), {a.threads} torch threads, load average at the end "
         f"{os.getloadavg()[0]:.1f}. Recorded training time of every stage, whenever it was trained, per seed: "
-        + ", ".join(f"{r.seed}: {_train_minutes(r)}" for r in runs) + ".",
+        + ", ".join(f"{r.seed}: {train_minutes(r.train_seconds)}" for r in runs) + ".",
     ])
     table = head + "\n\n" + "\n\n".join(split_section(splits[s], len(getattr(data.pairs, s))) for s in ("test", "val")) + "\n"
     print(table, flush=True)

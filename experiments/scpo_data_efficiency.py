@@ -43,7 +43,6 @@ from raysearch.io import atomic_write_text
 from raysearch.methods.pairwise.baselines import FINETUNE, GLOBAL, finetune_config, global_config
 from raysearch.methods.pairwise.comparison import (
     STEERABLE,
-    check_shared_g,
     fit_bare,
     pair_correct,
     pair_scores,
@@ -57,7 +56,7 @@ from raysearch.metrics.paired import interval, resample_stats
 from raysearch.train.checkpoint import MODEL_DIR
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scpo_baselines import budget, check_common, override_suffix, with_overrides  # noqa: E402  (the same budget definition as the baselines table)
+from scpo_baselines import budget, check_common, check_g_dirs, override_suffix, train_minutes, with_overrides  # noqa: E402  (the same budget definition as the baselines table)
 
 MODELS = (FINETUNE, STEERABLE)
 STATS = ("mean", "minority", "majority", "worst")
@@ -109,12 +108,6 @@ def nested_subsets(n: int, shares: list[float], seed: int) -> dict[float, np.nda
     """Indices of each share of ``n`` items: prefixes of one seeded permutation, so each is a subset of the next."""
     perm = np.random.default_rng(seed).permutation(n)
     return {f: np.sort(perm[:max(1, round(f * n))]) for f in shares}
-
-
-def _minutes(seconds: dict[str, float | None]) -> str:
-    known = [v for v in seconds.values() if v is not None]
-    missing = len(seconds) - len(known)
-    return f"{sum(known) / 60:.1f} min" + (f" (+{missing} not recorded)" if missing else "")
 
 
 def share_dir(f: float) -> str:
@@ -257,9 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{len(data.pairs.train)} community training pairs; shares " +
         ", ".join(f"{f:g}: {n_pairs[f]}" for f in a.shares) + f"; G on {len(data.global_pairs.train)} global pairs")
     a.out.mkdir(parents=True, exist_ok=True)
-    g_data = TrainData(list(data.global_pairs.train))
-    for seed in a.seeds:  # before any training: a shared G of another config would be overwritten
-        check_shared_g(global_config(b.config(a.backbone, seed)), g_data, a.g_dir / f"seed-{seed}" / "global")
+    check_g_dirs(a, b, data.global_pairs.train)
     runs, secs = [], {}
     for seed in a.seeds:
         t0 = time.perf_counter()
@@ -278,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
              f"training seeds {' '.join(map(str, a.seeds))}; per-pair correctness averaged over seeds.",
              f"- Wall time of this call {wall / 60:.1f} min ({a.threads} torch threads; reused models count about 0). "
              "Recorded training time of every model, whenever it was trained, per seed: " +
-             ", ".join(f"{k}: {_minutes(r['seconds'])}" for k, r in zip(a.seeds, runs, strict=True)) + ".",
+             ", ".join(f"{k}: {train_minutes(r['seconds'])}" for k, r in zip(a.seeds, runs, strict=True)) + ".",
              "- Pairs ratio: fine-tuning's pairs to equal SCPO's accuracy at that share, as a multiple of SCPO's pairs "
              "(its curve linear in log pairs between measured shares; ≤ and > where it lies outside them)."]
     for s in ("test", "val"):
